@@ -1,0 +1,101 @@
+"""The ``incidents`` command: ``serve`` and ``operator add``."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import sys
+
+from broadcaster.backends import open_backend
+from broadcaster.backends.base import BackendError
+from broadcaster.config import Settings
+from broadcaster.operators import add_operator
+
+LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="incidents", description="Live incident timelines (滚动播报).")
+    commands = parser.add_subparsers(dest="command", required=True)
+    backend_help = "sqlite:///path.db (default) or redis://host:port/db; env INCIDENTS_BACKEND"
+
+    serve = commands.add_parser("serve", help="run the web server")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument("--workers", type=int, default=1, help="processes (needs a redis backend if > 1)")
+    serve.add_argument("--backend", help=backend_help)
+    serve.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
+
+    operator = commands.add_parser("operator", help="manage operators")
+    op_commands = operator.add_subparsers(dest="op_command", required=True)
+    add = op_commands.add_parser("add", help="create an operator; prints its API token on stdout")
+    add.add_argument("name")
+    add.add_argument("--admin", action="store_true", help="may manage operators and webhooks")
+    add.add_argument("--backend", help=backend_help)
+    return parser
+
+
+def _settings(backend: str | None) -> Settings:
+    if backend:
+        os.environ["INCIDENTS_BACKEND"] = backend  # worker processes read it too
+    return Settings()
+
+
+def serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    settings = _settings(args.backend)
+    if args.workers > 1 and settings.backend.startswith("sqlite"):
+        print(
+            "incidents: --workers > 1 needs a shared backend: add --backend redis://HOST:PORT/0",
+            file=sys.stderr,
+        )
+        return 2
+    host = f"[{args.host}]" if ":" in args.host else args.host
+    logging.getLogger("incidents").info(
+        "serving on http://%s:%d/ (backend %s, %d worker%s)",
+        host, args.port, settings.backend, args.workers, "" if args.workers == 1 else "s",
+    )  # fmt: skip
+    uvicorn.run(
+        "broadcaster.web.app:create_app",
+        factory=True,
+        host=args.host,
+        port=args.port,
+        workers=args.workers,
+        ws="websockets-sansio",
+        ws_per_message_deflate=False,  # would compress the same bytes once per connection
+        log_level=args.log_level,
+        access_log=args.log_level == "debug",
+        timeout_graceful_shutdown=5,
+    )
+    return 0
+
+
+async def _add_operator(args: argparse.Namespace) -> int:
+    backend = open_backend(_settings(args.backend).backend)
+    try:
+        await backend.start()
+        operator, token = await add_operator(backend, args.name, args.admin)
+    except (ValueError, BackendError) as exc:
+        print(f"incidents: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        await backend.close()
+    role = "admin" if operator.admin else "operator"
+    print(f"created {role} {operator.name!r} (id {operator.id}); API token (shown once):", file=sys.stderr)
+    print(token)
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    logging.basicConfig(level=logging.INFO, format=LOG_FORMAT, stream=sys.stderr)
+    args = _parser().parse_args(argv)
+    try:
+        if args.command == "serve":
+            return serve(args)
+        return asyncio.run(_add_operator(args))
+    except ValueError as exc:  # e.g. an unknown backend URL
+        print(f"incidents: {exc}", file=sys.stderr)
+        return 2

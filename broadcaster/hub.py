@@ -1,0 +1,292 @@
+"""The per-process hub: one upstream subscription per log, fanned out to local readers.
+
+Each log a local reader watches has a :class:`Channel` holding ``last``, the seq of
+the last event handed to readers. Events from the backend are delivered strictly
+as ``last + 1``: older ones (duplicates) are dropped, and a jump ahead (a gap, e.g.
+after the upstream link dropped) makes the channel refill from the store before it
+goes on. So every local reader sees each log's events once, in order, gap-free.
+
+Readers hold a :class:`Subscription`: a bounded queue the hub fills without ever
+awaiting. A reader too slow to keep up overflows and is told to resume elsewhere;
+it never slows the others. Each event is encoded once (``Event.text``/``payload``)
+and the same object goes to every queue.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import deque
+from dataclasses import dataclass, field
+
+from broadcaster import metrics
+from broadcaster.backends.base import Backend, BackendError
+from broadcaster.events import Event
+
+log = logging.getLogger("incidents.hub")
+
+IDLE_SECONDS = 30.0
+"""How long a channel without readers keeps its upstream subscription (avoids churn)."""
+
+
+class Overflow(Exception):
+    """The reader fell too far behind; it must reconnect and resume from its last seq."""
+
+
+class Closed(Exception):
+    """The hub is shutting down; the reader should resume on another process."""
+
+
+class Subscription:
+    """One reader's bounded queue of events."""
+
+    __slots__ = ("_items", "_limit", "_wake", "closed", "overflowed")
+
+    def __init__(self, limit: int) -> None:
+        self._items: deque[Event] = deque()
+        self._limit = limit
+        self._wake = asyncio.Event()
+        self.overflowed = False
+        self.closed = False
+
+    def push(self, event: Event) -> bool:
+        """Queue an event without waiting; False if the reader has overflowed."""
+        if self.overflowed:
+            return False
+        if len(self._items) >= self._limit:
+            self.overflowed = True
+            self._items.clear()
+            self._wake.set()
+            return False
+        self._items.append(event)
+        self._wake.set()
+        return True
+
+    def close(self) -> None:
+        self.closed = True
+        self._wake.set()
+
+    async def next_batch(self) -> list[Event]:
+        """Wait for and take every queued event (a burst goes out together).
+
+        Raises:
+            Overflow: the reader fell behind and must resume.
+            Closed: the hub closed this subscription.
+        """
+        while not self._items:
+            if self.overflowed:
+                raise Overflow
+            if self.closed:
+                raise Closed
+            self._wake.clear()
+            await self._wake.wait()
+        if self.overflowed:
+            raise Overflow
+        batch = list(self._items)
+        self._items.clear()
+        return batch
+
+
+@dataclass(eq=False)
+class Channel:
+    log: str
+    last: int | None = None  # None until the upstream subscription is in effect
+    subs: set[Subscription] = field(default_factory=set)
+    held: list[Event] = field(default_factory=list)  # arrived while not ready or refilling
+    filling: bool = False
+    dirty: bool = False  # a refill was asked for while one was running
+    ready: asyncio.Task[None] | None = None
+    idle: asyncio.TimerHandle | None = None
+
+
+@dataclass
+class Opening:
+    """A reader's start: events to send first, then the live subscription.
+
+    ``reset`` is set (to the log's last seq) when the requested ``since`` lies
+    outside the log: the reader must reload the snapshot. ``cursor`` is the seq the
+    reader holds once ``history`` is sent; live events at or below it are skipped.
+    """
+
+    sub: Subscription
+    history: list[Event]
+    cursor: int
+    reset: int | None = None
+
+
+class Hub:
+    def __init__(self, backend: Backend, queue_limit: int = 512) -> None:
+        self.backend = backend
+        self.queue_limit = queue_limit
+        self._channels: dict[str, Channel] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
+        backend.set_listener(self)
+
+    # --- the backend's side -------------------------------------------------------
+
+    def on_event(self, event: Event) -> None:
+        channel = self._channels.get(event.log)
+        if channel is not None:
+            self._offer(channel, event)
+
+    def on_resync(self) -> None:
+        log.info("upstream link restored: refilling %d channels", len(self._channels))
+        for channel in self._channels.values():
+            if channel.last is not None:
+                self._refill(channel)
+
+    def _offer(self, channel: Channel, event: Event) -> None:
+        if channel.last is None or channel.filling:
+            channel.held.append(event)
+        elif event.seq == channel.last + 1:
+            self._deliver(channel, event)
+        elif event.seq > channel.last + 1:
+            channel.held.append(event)
+            self._refill(channel)
+
+    def _deliver(self, channel: Channel, event: Event) -> None:
+        channel.last = event.seq
+        dropped = [sub for sub in channel.subs if not sub.push(event)]
+        metrics.DELIVERIES.inc(len(channel.subs) - len(dropped))
+        for sub in dropped:
+            channel.subs.discard(sub)
+            metrics.SLOW_CONSUMERS.inc()
+
+    def _refill(self, channel: Channel) -> None:
+        if channel.filling:
+            channel.dirty = True
+            return
+        channel.filling = True
+        self._spawn(self._fill(channel))
+
+    async def _fill(self, channel: Channel) -> None:
+        delay = 0.1
+        try:
+            while True:
+                channel.dirty = False
+                assert channel.last is not None
+                try:
+                    with metrics.backend_timer("read"):
+                        events = await self.backend.read(channel.log, since=channel.last)
+                except BackendError as exc:
+                    log.warning("refill of %s failed (%s); retrying", channel.log, exc)
+                    await asyncio.sleep(delay)
+                    delay = min(delay * 2, 2.0)
+                    channel.dirty = True
+                    continue
+                for event in events:
+                    if event.seq == channel.last + 1:
+                        self._deliver(channel, event)
+                if not channel.dirty:
+                    break
+        finally:
+            channel.filling = False
+            self._release_held(channel)
+
+    def _release_held(self, channel: Channel) -> None:
+        held, channel.held = channel.held, []
+        for event in sorted(held, key=lambda e: e.seq):
+            self._offer(channel, event)
+
+    def _spawn(self, coro: object) -> None:
+        task: asyncio.Task[None] = asyncio.ensure_future(coro)  # type: ignore[call-overload]
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    # --- the readers' side --------------------------------------------------------
+
+    async def _channel(self, log_name: str) -> Channel:
+        channel = self._channels.get(log_name)
+        if channel is None:
+            channel = self._channels[log_name] = Channel(log_name)
+            channel.ready = asyncio.ensure_future(self._start_channel(channel))
+        if channel.idle is not None:
+            channel.idle.cancel()
+            channel.idle = None
+        assert channel.ready is not None
+        try:
+            await asyncio.shield(channel.ready)
+        except BaseException:
+            if self._channels.get(log_name) is channel and channel.ready.done():
+                del self._channels[log_name]
+            raise
+        return channel
+
+    async def _start_channel(self, channel: Channel) -> None:
+        # Subscribe first, then read the head: an event published in between is
+        # both held here and covered by the readers' history, never lost.
+        await self.backend.subscribe(channel.log)
+        channel.last = await self.backend.head(channel.log)
+        self._release_held(channel)
+
+    async def open(self, log_name: str, since: int | None) -> Opening:
+        """Subscribe a reader to a log, from ``since`` (None: from now on).
+
+        Raises:
+            BackendError: the store cannot be reached.
+        """
+        channel = await self._channel(log_name)
+        sub = Subscription(self.queue_limit)
+        channel.subs.add(sub)
+        start = channel.last
+        assert start is not None
+        try:
+            return await self._history(log_name, sub, since, start)
+        except BaseException:
+            self.close(log_name, sub)
+            raise
+
+    async def _history(self, log_name: str, sub: Subscription, since: int | None, start: int) -> Opening:
+        if since is None or since == start:
+            return Opening(sub, [], start)
+        if since > start:
+            # This process may lag the store by events in flight; only a since
+            # beyond the store's head is a reset.
+            head = await self.backend.head(log_name)
+            return Opening(sub, [], head, reset=head) if since > head else Opening(sub, [], since)
+        with metrics.backend_timer("read"):
+            history = await self.backend.read(log_name, since=since, limit=start - since)
+        if len(history) != start - since or (history and history[0].seq != since + 1):
+            return Opening(sub, [], start, reset=start)  # older than the retained history
+        return Opening(sub, history, start)
+
+    def close(self, log_name: str, sub: Subscription) -> None:
+        """Detach a reader; the channel is dropped after a while without readers."""
+        sub.close()
+        channel = self._channels.get(log_name)
+        if channel is None:
+            return
+        channel.subs.discard(sub)
+        if not channel.subs and channel.idle is None:
+            loop = asyncio.get_running_loop()
+            channel.idle = loop.call_later(IDLE_SECONDS, self._drop_idle, channel)
+
+    def _drop_idle(self, channel: Channel) -> None:
+        channel.idle = None
+        if not channel.subs and self._channels.get(channel.log) is channel:
+            del self._channels[channel.log]
+            self._spawn(self._unsubscribe(channel.log))
+
+    async def _unsubscribe(self, log_name: str) -> None:
+        try:
+            await self.backend.unsubscribe(log_name)
+        except BackendError as exc:
+            log.warning("unsubscribe from %s failed: %s", log_name, exc)
+
+    def watchers(self, log_name: str) -> int:
+        channel = self._channels.get(log_name)
+        return len(channel.subs) if channel else 0
+
+    async def aclose(self) -> None:
+        """Close every reader (they resume elsewhere) and stop background work."""
+        for channel in self._channels.values():
+            for sub in channel.subs:
+                sub.close()
+            if channel.idle is not None:
+                channel.idle.cancel()
+            if channel.ready is not None and not channel.ready.done():
+                channel.ready.cancel()
+        self._channels.clear()
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)

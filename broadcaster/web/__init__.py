@@ -1,0 +1,1 @@
+"""The HTTP and live-socket surface (CONTRACT.md), thin over the domain."""

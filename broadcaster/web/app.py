@@ -1,0 +1,102 @@
+"""The app factory: settings -> backend -> hub + publisher -> routes."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse, PlainTextResponse, Response
+from fastapi.staticfiles import StaticFiles
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from broadcaster import __version__, metrics
+from broadcaster.backends import open_backend
+from broadcaster.backends.base import BackendError
+from broadcaster.config import Settings
+from broadcaster.hub import Hub
+from broadcaster.operators import has_operators
+from broadcaster.publishing import IdempotencyMismatch, Publisher
+from broadcaster.timeline import NotFound, RuleViolation
+from broadcaster.web import api, live, pages
+from broadcaster.web.limits import BodyLimit
+
+log = logging.getLogger("incidents")
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or Settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        backend = open_backend(settings.backend)
+        await backend.start()
+        hub = Hub(backend, settings.live_queue)
+        app.state.backend, app.state.hub = backend, hub
+        app.state.publisher = Publisher(backend)
+        for warning in await backend.warnings():
+            log.warning("%s", warning)
+        if not await has_operators(backend):
+            log.warning(
+                "no operators yet: run `incidents operator add NAME --admin --backend %s` "
+                "and use the token it prints as `Authorization: Bearer TOKEN`",
+                settings.backend,
+            )
+        log.info("backend %s ready", settings.backend)
+        try:
+            yield
+        finally:
+            await hub.aclose()
+            await backend.close()
+
+    app = FastAPI(
+        title="Incidents broadcaster",
+        version=__version__,
+        description="Rolling timelines (滚动播报) of incidents, live. See CONTRACT.md.",
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
+    _add_error_handlers(app)
+    app.include_router(api.router)
+    app.include_router(live.router)
+    app.include_router(pages.router)
+    app.mount("/static", StaticFiles(directory=pages.resource_dir("static")), name="static")
+
+    @app.get("/healthz", tags=["operations"], summary="Liveness")
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.get("/metrics", tags=["operations"], summary="Prometheus metrics of this process")
+    async def prometheus() -> Response:
+        return Response(generate_latest(metrics.REGISTRY), media_type=CONTENT_TYPE_LATEST)
+
+    return app
+
+
+def _add_error_handlers(app: FastAPI) -> None:
+    def handler(status: int) -> object:
+        async def handle(request: Request, exc: Exception) -> JSONResponse:
+            return JSONResponse({"detail": str(exc)}, status)
+
+        return handle
+
+    app.add_exception_handler(NotFound, handler(404))  # type: ignore[arg-type]
+    app.add_exception_handler(RuleViolation, handler(409))  # type: ignore[arg-type]
+    app.add_exception_handler(IdempotencyMismatch, handler(422))  # type: ignore[arg-type]
+
+    async def unavailable(request: Request, exc: Exception) -> JSONResponse:
+        log.warning("backend unavailable: %s", exc)
+        return JSONResponse(
+            {"detail": "the store is unavailable; nothing was changed, try again shortly"},
+            503,
+            {"Retry-After": "2"},
+        )
+
+    async def crashed(request: Request, exc: Exception) -> PlainTextResponse:
+        log.exception("unexpected error on %s %s", request.method, request.url.path)
+        return PlainTextResponse('{"detail":"internal error"}', 500, media_type="application/json")
+
+    app.add_exception_handler(BackendError, unavailable)
+    app.add_exception_handler(Exception, crashed)

@@ -1,0 +1,422 @@
+"""Redis backend: logs as Streams, fan-out over one Pub/Sub link per process.
+
+All keys of one log share the hash tag ``{LOG}`` (``{LOG}:meta``, ``{LOG}:stream``,
+``{LOG}:idem``), so the append script touches a single slot and works on Redis Cluster.
+An event's stream entry ID is ``SEQ-0``; the script stores and publishes it in one
+atomic step, and the publish carries the encoded event so no process encodes it again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+from collections.abc import AsyncIterator, Callable
+from typing import Any, cast
+from urllib.parse import urlsplit, urlunsplit
+
+from redis.asyncio import Redis
+from redis.asyncio.connection import AbstractConnection
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
+from redis.exceptions import RedisError, ResponseError
+from redis.maint_notifications import MaintNotificationsConfig
+
+from broadcaster.backends.base import Appended, BackendError, Doc, Listener, SeqConflict
+from broadcaster.events import (
+    Event,
+    dumps,
+    encode_parts,
+    format_time,
+    join_parts,
+    split_log,
+    utc_now,
+)
+from broadcaster.types import JSON
+
+logger = logging.getLogger(__name__)
+
+SOCKET_TIMEOUT = 2.0  # connect and per-reply; with no retries a dead Redis fails fast
+OP_TIMEOUT = 4.5  # hard cap on one operation, so a write during an outage fails within 5 s
+PAGE = 1000  # XRANGE page size for long reads
+SUBSCRIBE_TIMEOUT = 5.0
+KEEPALIVE = 10.0  # an idle pub/sub link is PINGed, and dropped if still silent after this
+BACKOFF_START, BACKOFF_MAX = 0.1, 2.0
+
+# KEYS: meta, stream, idem. ARGV: idem key ('' = none), expect_seq ('' = none), head,
+# tail, channel. XADD goes first: scripts are not rolled back, and it is the only write
+# that can fail (OOM), so a failure leaves nothing behind. string.format('%d') keeps
+# the seq an integer ("7", not "7.0") in the event text and the entry ID.
+APPEND_LUA = """
+if ARGV[1] ~= '' then
+  local old = redis.call('HGET', KEYS[3], ARGV[1])
+  if old then
+    local entry = redis.call('XRANGE', KEYS[2], old .. '-0', old .. '-0')[1]
+    return {0, tonumber(old), entry and entry[2][2] or false}
+  end
+end
+local current = tonumber(redis.call('HGET', KEYS[1], 'seq') or '0')
+if ARGV[2] ~= '' and tonumber(ARGV[2]) ~= current then return {-1, current} end
+local seq = string.format('%d', current + 1)
+local text = ARGV[3] .. seq .. ARGV[4]
+redis.call('XADD', KEYS[2], seq .. '-0', 'e', text)
+redis.call('HSET', KEYS[1], 'seq', seq)
+if ARGV[1] ~= '' then redis.call('HSET', KEYS[3], ARGV[1], seq) end
+redis.call('PUBLISH', ARGV[5], seq .. ' ' .. text)
+return {1, current + 1}
+"""
+PUT_DOC_LUA = """
+local v = tonumber(redis.call('HGET', KEYS[1], 'v') or '0')
+if v ~= tonumber(ARGV[1]) then return -1 end
+redis.call('HSET', KEYS[1], 'v', string.format('%d', v + 1), 'body', ARGV[2])
+return v + 1
+"""
+CLAIM_LUA = """
+local owner = redis.call('GET', KEYS[1])
+if owner and owner ~= ARGV[1] then return 0 end
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+return 1
+"""
+RELEASE_LUA = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('DEL', KEYS[1]) end
+return 0
+"""
+
+
+def log_keys(log: str) -> list[str]:
+    """meta, stream and idem keys of a log: one hash tag, so one Cluster slot."""
+    return [f"{{{log}}}:meta", f"{{{log}}}:stream", f"{{{log}}}:idem"]
+
+
+def channel(log: str) -> str:
+    return f"ev:{{{log}}}"
+
+
+def _redact(url: str) -> str:
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = f"***@{parts.hostname}" + (f":{parts.port}" if parts.port else "")
+    return urlunsplit(parts._replace(netloc=netloc))
+
+
+class RedisBackend:
+    """The Backend protocol on one Redis (standalone; keys are Cluster-ready)."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.pubsub_connected = False
+        self._where = _redact(url)
+        # No retries: a retried EVALSHA could append twice, and the pool already
+        # replaces connections the server closed before handing them out. That check
+        # is skipped when maintenance notifications (a Redis Enterprise feature) are
+        # on, so they are off: otherwise the first command after a restart fails.
+        self._redis = Redis.from_url(
+            url,
+            decode_responses=True,
+            socket_timeout=SOCKET_TIMEOUT,
+            socket_connect_timeout=SOCKET_TIMEOUT,
+            retry=Retry(NoBackoff(), 0),
+            maint_notifications_config=MaintNotificationsConfig(enabled=False),
+        )
+        self._append = self._redis.register_script(APPEND_LUA)
+        self._put_doc = self._redis.register_script(PUT_DOC_LUA)
+        self._claim = self._redis.register_script(CLAIM_LUA)
+        self._release = self._redis.register_script(RELEASE_LUA)
+        self._listener: Listener | None = None
+        self._conn: AbstractConnection | None = None  # the one pub/sub link
+        self._channels: dict[str, asyncio.Future[None]] = {}  # wanted -> confirmed on link
+        self._unconfirmed: dict[str, int] = {}  # SUBSCRIBEs sent on this link, not answered
+        self._resync_wait: set[str] | None = None  # after a reconnect: on_resync when empty
+        self._reader: asyncio.Task[None] | None = None
+        self._closing = False
+
+    @contextlib.asynccontextmanager
+    async def _guard(self, what: str) -> AsyncIterator[None]:
+        try:
+            async with asyncio.timeout(OP_TIMEOUT):
+                yield
+        except (RedisError, OSError) as exc:  # OSError includes the timeout above
+            problem = f"{type(exc).__name__}: {exc}"
+            raise BackendError(f"Redis at {self._where}: {what} failed: {problem}") from exc
+
+    async def start(self) -> None:
+        """Check Redis answers, open the pub/sub link and start reading it."""
+        await self.ping()
+        async with self._guard("pub/sub connect"):
+            await self._connect_link()
+        self._reader = asyncio.create_task(self._run(), name="redis-pubsub-reader")
+
+    async def close(self) -> None:
+        """Stop the reader and close every connection."""
+        self._closing = True
+        if self._reader is not None:
+            self._reader.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._reader
+            self._reader = None
+        await self._drop_link()
+        await self._redis.aclose()
+
+    async def append(
+        self,
+        log: str,
+        type_: str,
+        data: JSON,
+        *,
+        expect_seq: int | None = None,
+        idem_key: str | None = None,
+    ) -> Appended:
+        """Assign the next seq, XADD and PUBLISH in one Lua script (see APPEND_LUA)."""
+        moment = utc_now()
+        head, tail = encode_parts(log, type_, format_time(moment), data)
+        expect = "" if expect_seq is None else str(expect_seq)
+        args = [idem_key or "", expect, head, tail, channel(log)]
+        async with self._guard(f"append to {log}"):
+            reply = cast(list[Any], await self._append(keys=log_keys(log), args=args))
+        status, seq = int(reply[0]), int(reply[1])
+        if status == -1:
+            raise SeqConflict(seq)
+        if status == 0:
+            if not reply[2]:
+                raise BackendError(f"{log}: idempotency key points at missing seq {seq}")
+            appended = Appended(Event(log, seq, str(reply[2])), created=False)
+        else:
+            appended = Appended(Event(log, seq, join_parts(head, seq, tail)), created=True)
+        if seq == 1:
+            # The index is written outside the script: in Redis Cluster it lives in
+            # another slot, and a script may only touch one slot. Done again on an
+            # idempotent retry too, which repairs a crash between the two steps.
+            kind, _ = split_log(log)
+            async with self._guard(f"index {log}"):
+                score = int(moment.timestamp() * 1000)
+                await self._redis.zadd(f"logs:{{{kind}}}", {log: score}, nx=True)
+        return appended
+
+    async def read(self, log: str, since: int = 0, limit: int | None = None) -> list[Event]:
+        """Events with seq > since, ascending, at most ``limit`` (paged XRANGE)."""
+        stream = log_keys(log)[1]
+        events: list[Event] = []
+        start = max(since, 0) + 1
+        while limit is None or len(events) < limit:
+            count = PAGE if limit is None else min(PAGE, limit - len(events))
+            async with self._guard(f"read {log}"):
+                page = cast(
+                    list[tuple[str, dict[str, str]]],
+                    await self._redis.xrange(stream, f"{start}-0", "+", count=count),
+                )
+            for entry_id, fields in page:
+                events.append(Event(log, int(entry_id.partition("-")[0]), fields["e"]))
+            if len(page) < count:
+                break
+            start = events[-1].seq + 1
+        return events
+
+    async def head(self, log: str) -> int:
+        """The last seq of the log, 0 if it has none."""
+        async with self._guard(f"head of {log}"):
+            seq = await self._redis.hget(log_keys(log)[0], "seq")
+        return int(seq) if seq else 0
+
+    async def find_idem(self, log: str, idem_key: str) -> Event | None:
+        """The event ``idem_key`` appended on ``log``, if any."""
+        _, stream, idem = log_keys(log)
+        async with self._guard(f"idempotency lookup on {log}"):
+            seq = cast(str | None, await self._redis.hget(idem, idem_key))
+            if seq is None:
+                return None
+            entries = cast(
+                list[tuple[str, dict[str, str]]],
+                await self._redis.xrange(stream, f"{seq}-0", f"{seq}-0"),
+            )
+        return Event(log, int(seq), entries[0][1]["e"]) if entries else None
+
+    async def logs(self, kind: str) -> list[str]:
+        """Logs of a kind, oldest first (index scored by creation time)."""
+        async with self._guard(f"list {kind} logs"):
+            return cast(list[str], await self._redis.zrange(f"logs:{{{kind}}}", 0, -1))
+
+    def set_listener(self, listener: Listener) -> None:
+        self._listener = listener
+
+    async def subscribe(self, log: str) -> None:
+        """SUBSCRIBE on the shared link; returns once Redis confirmed it.
+
+        Idempotent per log (the hub counts its own sockets). Raises BackendError if
+        Redis does not confirm within SUBSCRIBE_TIMEOUT (e.g. during an outage).
+        """
+        name = channel(log)
+        waiter = self._channels.get(name)
+        if waiter is None:
+            waiter = self._channels[name] = asyncio.get_running_loop().create_future()
+            await self._send("SUBSCRIBE", name)
+        try:
+            await asyncio.wait_for(asyncio.shield(waiter), SUBSCRIBE_TIMEOUT)
+        except TimeoutError:
+            if self._channels.get(name) is waiter:
+                await self.unsubscribe(log)
+            raise BackendError(f"Redis at {self._where}: subscribe to {log} timed out") from None
+
+    async def unsubscribe(self, log: str) -> None:
+        """Stop receiving this log's events (does not wait for Redis)."""
+        waiter = self._channels.pop(channel(log), None)
+        if waiter is not None:
+            if not waiter.done():
+                waiter.set_result(None)  # nobody should wait for a channel no one wants
+            await self._send("UNSUBSCRIBE", channel(log))
+
+    async def _send(self, *command: str) -> None:
+        conn = self._conn
+        if conn is None or not conn.is_connected:
+            return  # the reconnect subscribes every wanted channel
+        if command[0] == "SUBSCRIBE":
+            self._unconfirmed[command[1]] = self._unconfirmed.get(command[1], 0) + 1
+        # A failed write means the link is broken: the reader sees it and reconnects.
+        with contextlib.suppress(RedisError, OSError):
+            await conn.send_command(*command, check_health=False)
+
+    async def _connect_link(self) -> None:
+        # A connection of our own, outside the pool: it is in subscribed mode for life.
+        # RESP2, so that messages are plain [kind, channel, data] replies to read_response
+        # (RESP3 would route them through push handlers).
+        pool = self._redis.connection_pool
+        conn = pool.connection_class(**{**pool.connection_kwargs, "protocol": 2})
+        await conn.connect()  # type: ignore[no-untyped-call]  # untyped in redis-py 8.1
+        self._conn = conn
+        self._unconfirmed = {name: 1 for name in self._channels}
+        if self._channels:
+            await conn.send_command("SUBSCRIBE", *self._channels, check_health=False)
+        self.pubsub_connected = True
+
+    async def _drop_link(self) -> None:
+        conn, self._conn = self._conn, None
+        self.pubsub_connected = False
+        self._unconfirmed.clear()
+        # Every channel is unconfirmed until the next link confirms it again.
+        for name, waiter in self._channels.items():
+            if waiter.done():
+                self._channels[name] = asyncio.get_running_loop().create_future()
+        if conn is not None:
+            await conn.disconnect(nowait=True)
+
+    async def _run(self) -> None:
+        # Reconnects forever (until close) with backoff; a reconnect resubscribes
+        # everything and asks the listener to refill from the streams.
+        delay = BACKOFF_START
+        while not self._closing:
+            try:
+                if self._conn is None:
+                    await self._connect_link()
+                    self._resync_wait = set(self._channels)
+                    self._maybe_resync()
+                    logger.warning("Redis pub/sub link to %s is back", self._where)
+                    delay = BACKOFF_START
+                await self._read_link(cast(AbstractConnection, self._conn))
+            except Exception as exc:  # any failure of the link means: reconnect
+                if self._conn is not None:
+                    problem = f"{type(exc).__name__}: {exc}"
+                    logger.warning("Redis pub/sub link to %s lost: %s", self._where, problem)
+                await self._drop_link()
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, BACKOFF_MAX)
+
+    async def _read_link(self, conn: AbstractConnection) -> None:
+        pinged = False
+        while True:
+            reply = await conn.read_response(timeout=KEEPALIVE)
+            if reply is None:  # silent for KEEPALIVE: a PING tells dead from idle
+                if pinged:
+                    raise ConnectionError("pub/sub link did not answer PING")
+                await conn.send_command("PING", check_health=False)
+                pinged = True
+                continue
+            pinged = False
+            if isinstance(reply, list) and len(reply) == 3:
+                self._on_reply(str(reply[0]), str(reply[1]), reply[2])
+
+    def _on_reply(self, kind: str, name: str, payload: Any) -> None:
+        if kind == "message":
+            seq, _, text = str(payload).partition(" ")
+            # The channel is ev:{LOG}; the event is forwarded as published, never decoded.
+            event = Event(name[4:-1], int(seq), text)
+            if self._listener is not None and name in self._channels:
+                self._call(self._listener.on_event, event)
+        elif kind == "subscribe":
+            left = self._unconfirmed.get(name, 0) - 1
+            if left > 0:
+                self._unconfirmed[name] = left
+                return  # a later SUBSCRIBE of the same channel is still in flight
+            self._unconfirmed.pop(name, None)
+            waiter = self._channels.get(name)
+            if waiter is not None and not waiter.done():
+                waiter.set_result(None)
+            if self._resync_wait is not None:
+                self._resync_wait.discard(name)
+                self._maybe_resync()
+
+    def _maybe_resync(self) -> None:
+        if self._resync_wait is not None and not self._resync_wait:
+            self._resync_wait = None
+            if self._listener is not None:
+                self._call(self._listener.on_resync)
+
+    def _call(self, callback: Callable[..., None], *args: Any) -> None:
+        # A failing listener must not take the shared link down with it.
+        try:
+            callback(*args)
+        except Exception:
+            logger.exception("Redis backend listener failed")
+
+    async def get_doc(self, key: str) -> Doc | None:
+        """The document at ``key`` with its version, or None."""
+        async with self._guard(f"get doc {key}"):
+            version, body = await self._redis.hmget(f"doc:{{{key}}}", ["v", "body"])
+        if version is None or body is None:
+            return None
+        return Doc(json.loads(body), int(version))
+
+    async def put_doc(self, key: str, value: JSON, *, expect_version: int) -> Doc | None:
+        """Compare-and-set on the version (0 = must be absent); None on mismatch."""
+        async with self._guard(f"put doc {key}"):
+            args = [str(expect_version), dumps(value)]
+            version = int(await self._put_doc(keys=[f"doc:{{{key}}}"], args=args))
+        return None if version < 0 else Doc(value, version)
+
+    async def claim(self, key: str, owner: str, ttl: float) -> bool:
+        """Hold ``key`` for ``ttl`` s if free, expired or already ours."""
+        ttl_ms = str(max(1, int(ttl * 1000)))
+        async with self._guard(f"claim {key}"):
+            return bool(await self._claim(keys=[f"claim:{{{key}}}"], args=[owner, ttl_ms]))
+
+    async def release(self, key: str, owner: str) -> None:
+        """Drop the claim if ``owner`` still holds it."""
+        async with self._guard(f"release {key}"):
+            await self._release(keys=[f"claim:{{{key}}}"], args=[owner])
+
+    async def ping(self) -> None:
+        """Raise BackendError unless Redis answers."""
+        async with self._guard("ping"):
+            await self._redis.ping()
+
+    async def warnings(self) -> list[str]:
+        """Persistence and eviction settings that can lose acknowledged data."""
+        where = self._where
+        try:
+            async with self._guard("CONFIG GET"):
+                config = await self._redis.config_get("*")
+        except BackendError as exc:
+            if not isinstance(exc.__cause__, ResponseError):
+                raise
+            return [f"Redis at {where}: could not check persistence ({exc.__cause__})"]
+        found = []
+        if config.get("appendonly") == "no":
+            lost = "no AOF, no RDB" if not config.get("save") else "RDB snapshots only"
+            found.append(
+                f"Redis at {where} does not persist every write ({lost}): acknowledged"
+                " updates are lost if it restarts; enable appendonly yes"
+            )
+        policy = str(config.get("maxmemory-policy", "noeviction"))
+        if policy.startswith("allkeys"):  # would evict logs, not just expiring claims
+            found.append(f"Redis at {where} has maxmemory-policy {policy}: use noeviction")
+        return found

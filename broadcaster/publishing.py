@@ -19,7 +19,7 @@ from weakref import WeakValueDictionary
 from broadcaster import markdown, metrics
 from broadcaster import timeline as tl
 from broadcaster.backends.base import Appended, Backend, BackendError, SeqConflict
-from broadcaster.events import Event, utc_now
+from broadcaster.events import Event, EventType, utc_now
 from broadcaster.operators import Operator
 from broadcaster.timeline import Decision, Incident, NotFound
 from broadcaster.types import JSON
@@ -113,6 +113,7 @@ class Publisher:
         return await self._command(
             incident_id,
             lambda inc: tl.decide_post(inc, update_id, body, html, promise, utc_now()),
+            EventType.UPDATE_POSTED,
             by,
             idem_key,
             expect={"body": body, "next_update_at": promise},
@@ -125,6 +126,7 @@ class Publisher:
         return await self._command(
             incident_id,
             lambda inc: tl.decide_correct(inc, update_id, body, html, reason),
+            EventType.UPDATE_CORRECTED,
             by,
             idem_key,
             expect={"id": update_id, "body": body, "reason": reason},
@@ -136,6 +138,7 @@ class Publisher:
         return await self._command(
             incident_id,
             lambda inc: tl.decide_retract(inc, update_id, reason),
+            EventType.UPDATE_RETRACTED,
             by,
             idem_key,
             expect={"id": update_id, "reason": reason},
@@ -143,32 +146,47 @@ class Publisher:
 
     async def pin(self, incident_id: str, update_id: str, pinned: bool, by: Operator) -> Appended:
         decide = tl.decide_pin if pinned else tl.decide_unpin
-        return await self._command(incident_id, lambda inc: decide(inc, update_id), by, None)
+        kind = EventType.UPDATE_PINNED if pinned else EventType.UPDATE_UNPINNED
+        return await self._command(incident_id, lambda inc: decide(inc, update_id), kind, by, None)
 
     async def set_facts(
         self, incident_id: str, facts: list[JSON], by: Operator, idem_key: str | None
     ) -> Appended:
         return await self._command(
-            incident_id, lambda inc: tl.decide_facts(inc, facts), by, idem_key, expect={"facts": facts}
+            incident_id,
+            lambda inc: tl.decide_facts(inc, facts),
+            EventType.FACTS_CHANGED,
+            by,
+            idem_key,
+            expect={"facts": facts},
         )
 
     async def edit(
         self, incident_id: str, changes: dict[str, Any], by: Operator, idem_key: str | None
     ) -> Appended:
-        return await self._command(incident_id, lambda inc: tl.decide_edit(inc, changes), by, idem_key)
+        return await self._command(
+            incident_id,
+            lambda inc: tl.decide_edit(inc, changes),
+            EventType.INCIDENT_EDITED,
+            by,
+            idem_key,
+            expect=changes,
+        )
 
     async def resolve(
         self, incident_id: str, resolved: bool, reason: str | None, by: Operator, idem_key: str | None
     ) -> Appended:
         decide = tl.decide_resolve if resolved else tl.decide_reopen
+        kind = EventType.INCIDENT_RESOLVED if resolved else EventType.INCIDENT_REOPENED
         return await self._command(
-            incident_id, lambda inc: decide(inc, reason), by, idem_key, expect={"reason": reason}
+            incident_id, lambda inc: decide(inc, reason), kind, by, idem_key, expect={"reason": reason}
         )
 
     async def _command(
         self,
         incident_id: str,
         decide: Callable[[Incident], Decision],
+        kind: str,
         by: Operator,
         idem_key: str | None,
         expect: JSON | None = None,
@@ -186,7 +204,7 @@ class Publisher:
             lock = self._locks[incident_id] = asyncio.Lock()
         async with lock:
             if key is not None and (first := await self.backend.find_idem(log, key)) is not None:
-                self._check_replay(Appended(first, False), None, expect)
+                self._check_replay(Appended(first, False), kind, expect)
                 return Appended(first, False)
             for _ in range(MAX_ATTEMPTS):
                 incident = await self.get(incident_id)
@@ -208,12 +226,14 @@ class Publisher:
         return None if idem_key is None else f"{by.id}:{idem_key}"
 
     @staticmethod
-    def _check_replay(done: Appended, type_: str | None, expect: JSON | None) -> None:
+    def _check_replay(done: Appended, type_: str, expect: JSON | None) -> None:
         if done.created:
             return
         first = done.event.decode()
-        same_type = type_ is None or first["type"] == type_
-        same_data = expect is None or all(first["data"].get(k) == v for k, v in expect.items())
+        same_type = first["type"] == type_
+        same_data = expect is None or all(
+            k in first["data"] and first["data"][k] == v for k, v in expect.items()
+        )
         if not (same_type and same_data):
             raise IdempotencyMismatch(
                 "this Idempotency-Key was already used for a different request; use a new key"

@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+from fastapi import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from broadcaster.events import dumps
 
 
-class TooLarge(Exception):
-    pass
+class TooLarge(HTTPException):
+    """An HTTPException, so FastAPI's body parsing passes it on as a 413 (any other
+    exception there becomes a 400)."""
+
+    def __init__(self, max_bytes: int) -> None:
+        super().__init__(413, f"request body larger than {max_bytes} bytes")
 
 
 class BodyLimit:
@@ -36,7 +41,7 @@ class BodyLimit:
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
                 if seen > self.max_bytes:
-                    raise TooLarge
+                    raise TooLarge(self.max_bytes)
             return message
 
         async def tracking_send(message: Message) -> None:

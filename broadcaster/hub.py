@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from broadcaster import metrics
@@ -40,7 +41,7 @@ class Closed(Exception):
 class Subscription:
     """One reader's bounded queue of events."""
 
-    __slots__ = ("_items", "_limit", "_wake", "closed", "overflowed")
+    __slots__ = ("_items", "_limit", "_wake", "closed", "on_overflow", "overflowed")
 
     def __init__(self, limit: int) -> None:
         self._items: deque[Event] = deque()
@@ -48,6 +49,9 @@ class Subscription:
         self._wake = asyncio.Event()
         self.overflowed = False
         self.closed = False
+        # Called once on overflow: the reader may be stuck in a send to a client that
+        # stopped reading, where it would never look at its queue again.
+        self.on_overflow: Callable[[], object] | None = None
 
     def push(self, event: Event) -> bool:
         """Queue an event without waiting; False if the reader has overflowed."""
@@ -57,6 +61,8 @@ class Subscription:
             self.overflowed = True
             self._items.clear()
             self._wake.set()
+            if self.on_overflow is not None:
+                self.on_overflow()
             return False
         self._items.append(event)
         self._wake.set()

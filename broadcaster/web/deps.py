@@ -1,10 +1,14 @@
-"""Dependencies of the routes, as ``Annotated`` aliases."""
+"""Dependencies of the routes, as ``Annotated`` aliases.
+
+All ``async``: FastAPI would run plain functions in a thread pool, per request.
+"""
 
 from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import Depends, Header, HTTPException, Request
+from fastapi import Depends, Header, HTTPException
+from starlette.requests import HTTPConnection
 
 from broadcaster.backends.base import Backend
 from broadcaster.config import Settings
@@ -13,22 +17,22 @@ from broadcaster.operators import Operator, authenticate
 from broadcaster.publishing import Publisher
 
 
-def _settings(request: Request) -> Settings:
+async def _settings(request: HTTPConnection) -> Settings:
     settings: Settings = request.app.state.settings
     return settings
 
 
-def _backend(request: Request) -> Backend:
+async def _backend(request: HTTPConnection) -> Backend:
     backend: Backend = request.app.state.backend
     return backend
 
 
-def _publisher(request: Request) -> Publisher:
+async def _publisher(request: HTTPConnection) -> Publisher:
     publisher: Publisher = request.app.state.publisher
     return publisher
 
 
-def _hub(request: Request) -> Hub:
+async def _hub(request: HTTPConnection) -> Hub:
     hub: Hub = request.app.state.hub
     return hub
 
@@ -51,7 +55,7 @@ async def _operator(
     return operator
 
 
-def _idempotency_key(
+async def _idempotency_key(
     idempotency_key: Annotated[str | None, Header(max_length=200)] = None,
 ) -> str | None:
     if idempotency_key is not None and not idempotency_key.strip():

@@ -92,9 +92,17 @@ async def live(websocket: WebSocket, incident_id: str, hub: HubDep) -> None:
         return
     metrics.LIVE_CONNECTIONS.labels("websocket").inc()
     listener = asyncio.ensure_future(_drain_client(websocket, opening))
+    task = asyncio.current_task()
+    assert task is not None
+    opening.sub.on_overflow = task.cancel  # interrupts a send blocked on a stalled client
     code, reason = CLOSE_RESUME, "resume with since"
     try:
         await _send_all(websocket, opening)
+    except asyncio.CancelledError:
+        if not opening.sub.overflowed:
+            raise
+        task.uncancel()
+        reason = "too slow: resume with since"
     except Overflow:
         reason = "too slow: resume with since"
     except Closed:
@@ -102,12 +110,14 @@ async def live(websocket: WebSocket, incident_id: str, hub: HubDep) -> None:
     except (WebSocketDisconnect, RuntimeError, OSError):
         code = 0  # the client is gone
     finally:
+        opening.sub.on_overflow = None
         listener.cancel()
         hub.close(incident_log(incident_id), opening.sub)
         metrics.LIVE_CONNECTIONS.labels("websocket").dec()
     if code and websocket.application_state == WebSocketState.CONNECTED:
+        # A stalled client may never take the close frame: give up after a moment.
         with contextlib.suppress(RuntimeError, OSError, TimeoutError, WebSocketDisconnect):
-            await asyncio.wait_for(websocket.close(code, reason), 5)
+            await asyncio.wait_for(websocket.close(code, reason), 1)
 
 
 async def _send_all(websocket: WebSocket, opening: Opening) -> None:

@@ -1,0 +1,158 @@
+"""Real server processes for tests: ``incidents serve`` from the installed project.
+
+The server runs the console script of the test virtualenv from a temporary
+directory, so what is tested is the installed wheel (templates and static files
+included), not the checkout.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Self
+
+import httpx
+
+from tests.support.redis_server import free_port
+
+SCALE = float(os.environ.get("INCIDENTS_TEST_TIMEOUT_SCALE", "1"))
+CHECKOUT = Path(__file__).resolve().parents[2]
+BIN = Path(sys.executable).parent
+
+
+def scaled(seconds: float) -> float:
+    """A timeout, stretched by INCIDENTS_TEST_TIMEOUT_SCALE on slow machines."""
+    return seconds * SCALE
+
+
+def incidents_command() -> list[str]:
+    script = BIN / "incidents"
+    if not script.exists():
+        raise RuntimeError(f"{script} is missing: run ./scripts/test (it installs the project)")
+    return [str(script)]
+
+
+def add_operator(backend: str, name: str, admin: bool = True) -> str:
+    """Create an operator through the CLI; returns the token it printed."""
+    args = [*incidents_command(), "operator", "add", name, "--backend", backend]
+    done = subprocess.run(
+        [*args, "--admin"] if admin else args,
+        capture_output=True,
+        text=True,
+        timeout=scaled(30),
+        check=True,
+        cwd=tempfile.gettempdir(),
+    )
+    return done.stdout.strip()
+
+
+class ServerProcess:
+    """``incidents serve`` on a free loopback port."""
+
+    def __init__(self, backend: str, *, workers: int = 1, env: dict[str, str] | None = None) -> None:
+        self.backend = backend
+        self.workers = workers
+        self.env = {**os.environ, **(env or {})}
+        self.dir = tempfile.mkdtemp(prefix="incidents-server-")
+        self.port = 0
+        self.proc: subprocess.Popen[bytes] | None = None
+        self._log = Path(self.dir) / "server.log"
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def ws_url(self, path: str) -> str:
+        return f"ws://127.0.0.1:{self.port}{path}"
+
+    def start(self) -> Self:
+        for _ in range(5):
+            self.port = free_port()
+            cmd = [*incidents_command(), "serve", "--port", str(self.port), "--backend", self.backend,
+                   "--workers", str(self.workers), "--log-level", "warning"]  # fmt: skip
+            with self._log.open("ab") as log:
+                self.proc = subprocess.Popen(
+                    cmd, cwd=self.dir, env=self.env, stdout=log, stderr=subprocess.STDOUT,
+                    start_new_session=True,
+                )  # fmt: skip
+            if self._wait_ready():
+                return self
+            self.kill()
+        raise RuntimeError(f"server did not start:\n{self.log()}")
+
+    def _wait_ready(self) -> bool:
+        deadline = time.monotonic() + scaled(30)
+        assert self.proc is not None
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                return False
+            try:
+                if httpx.get(f"{self.url}/healthz", timeout=1).status_code == 200:
+                    return True
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.05)
+        return False
+
+    def log(self) -> str:
+        return self._log.read_text(errors="replace") if self._log.exists() else ""
+
+    def stop(self) -> None:
+        self._signal(signal.SIGTERM, wait=scaled(15))
+
+    def kill(self) -> None:
+        """SIGKILL the whole process group (all workers), as a crash would."""
+        self._signal(signal.SIGKILL, wait=scaled(10))
+
+    def _signal(self, sig: signal.Signals, wait: float) -> None:
+        if self.proc is None or self.proc.poll() is not None:
+            return
+        try:
+            os.killpg(self.proc.pid, sig)
+        except ProcessLookupError:
+            return
+        try:
+            self.proc.wait(wait)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait()
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def installed_is_current() -> bool:
+    """Whether the installed project has exactly the checkout's files."""
+    code = "import broadcaster as b, incidents as i; print(b.__file__); print(i.__file__)"
+    probe = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, cwd=tempfile.gettempdir()
+    )
+    if probe.returncode != 0:
+        return False
+    package = Path(probe.stdout.splitlines()[0]).parent
+    if package == CHECKOUT / "broadcaster":
+        return True  # an editable install runs the checkout itself
+    pairs = [(CHECKOUT / "incidents.py", Path(probe.stdout.splitlines()[1]))]
+    for top, inside in (("broadcaster", ""), ("templates", "templates"), ("static", "static")):
+        for path in (CHECKOUT / top).rglob("*"):
+            if path.is_file() and "__pycache__" not in path.parts:
+                pairs.append((path, package / inside / path.relative_to(CHECKOUT / top)))
+    return all(b.exists() and a.read_bytes() == b.read_bytes() for a, b in pairs)
+
+
+def ensure_installed() -> None:
+    """Reinstall the project into the test virtualenv if the checkout changed."""
+    if not installed_is_current():
+        subprocess.run(
+            [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--disable-pip-version-check",
+             str(CHECKOUT)],
+            check=True, cwd=tempfile.gettempdir(), timeout=scaled(300),
+        )  # fmt: skip

@@ -1,0 +1,196 @@
+"""One contract, every backend: the primitives behave the same on SQLite and Redis."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from broadcaster.backends import open_backend
+from broadcaster.backends.base import Backend, SeqConflict
+from broadcaster.events import Event
+from tests.support.redis_server import RedisServer
+
+
+class Recorder:
+    def __init__(self) -> None:
+        self.events: list[Event] = []
+        self.resyncs = 0
+        self.arrived = asyncio.Event()
+
+    def on_event(self, event: Event) -> None:
+        self.events.append(event)
+        self.arrived.set()
+
+    def on_resync(self) -> None:
+        self.resyncs += 1
+
+    async def wait_for(self, count: int) -> list[Event]:
+        async with asyncio.timeout(5):
+            while len(self.events) < count:
+                self.arrived.clear()
+                await self.arrived.wait()
+        return self.events
+
+
+@pytest.fixture(params=["sqlite", "redis"])
+async def backend(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Backend]:
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path / 'store.db'}"
+    else:
+        server: RedisServer = request.getfixturevalue("redis_server")
+        url = server.url
+    store = open_backend(url)
+    await store.start()
+    yield store
+    await store.close()
+
+
+def fresh(kind: str = "incident") -> str:
+    return f"{kind}:{uuid.uuid4().hex[:12]}"
+
+
+async def test_append_assigns_gap_free_seq_from_one(backend: Backend) -> None:
+    log = fresh()
+    seqs = [(await backend.append(log, "update.posted", {"n": n})).event.seq for n in range(5)]
+    assert seqs == [1, 2, 3, 4, 5]
+    assert await backend.head(log) == 5
+    assert await backend.head(fresh()) == 0
+
+
+async def test_event_encoding_is_the_wire_format(backend: Backend) -> None:
+    log = fresh()
+    done = await backend.append(log, "incident.opened", {"title": "文化路自来水爆管"})
+    event = json.loads(done.event.text)
+    assert list(event) == ["incident", "seq", "type", "at", "data"]
+    assert event["incident"] == log.partition(":")[2]
+    assert event["seq"] == 1
+    assert event["type"] == "incident.opened"
+    assert event["at"].endswith("Z")
+    assert event["data"] == {"title": "文化路自来水爆管"}
+    assert "文化路" in done.event.text  # UTF-8 kept, not \u-escaped
+    assert done.event.payload == done.event.text.encode()
+
+
+async def test_read_since_and_limit(backend: Backend) -> None:
+    log = fresh()
+    for n in range(10):
+        await backend.append(log, "update.posted", {"n": n})
+    assert [e.seq for e in await backend.read(log)] == list(range(1, 11))
+    assert [e.seq for e in await backend.read(log, since=7)] == [8, 9, 10]
+    assert [e.seq for e in await backend.read(log, since=2, limit=3)] == [3, 4, 5]
+    assert await backend.read(log, since=10) == []
+    stored = await backend.read(log, since=4, limit=1)
+    assert json.loads(stored[0].text)["data"] == {"n": 4}
+
+
+async def test_concurrent_appends_never_share_a_seq(backend: Backend) -> None:
+    log = fresh()
+    done = await asyncio.gather(*(backend.append(log, "update.posted", {"n": n}) for n in range(50)))
+    assert sorted(d.event.seq for d in done) == list(range(1, 51))
+    assert [e.seq for e in await backend.read(log)] == list(range(1, 51))
+
+
+async def test_expect_seq_is_compare_and_append(backend: Backend) -> None:
+    log = fresh()
+    await backend.append(log, "incident.opened", {}, expect_seq=0)
+    with pytest.raises(SeqConflict) as conflict:
+        await backend.append(log, "incident.opened", {}, expect_seq=0)
+    assert conflict.value.head == 1
+    await backend.append(log, "update.posted", {}, expect_seq=1)
+    with pytest.raises(SeqConflict):
+        await backend.append(log, "update.posted", {}, expect_seq=1)
+    assert await backend.head(log) == 2
+
+
+async def test_idempotency_key_returns_the_first_event(backend: Backend) -> None:
+    log = fresh()
+    first = await backend.append(log, "update.posted", {"body": "a"}, idem_key="op:k1")
+    again = await backend.append(log, "update.posted", {"body": "b"}, idem_key="op:k1")
+    assert first.created
+    assert not again.created
+    assert again.event == first.event
+    assert await backend.head(log) == 1
+    found = await backend.find_idem(log, "op:k1")
+    assert found == first.event
+    assert await backend.find_idem(log, "op:other") is None
+    # The key is checked before expect_seq: a retry after others wrote still finds it.
+    await backend.append(log, "update.posted", {"body": "c"})
+    late = await backend.append(log, "update.posted", {"body": "a"}, expect_seq=1, idem_key="op:k1")
+    assert late.event == first.event
+
+
+async def test_concurrent_retries_with_one_key_append_once(backend: Backend) -> None:
+    log = fresh()
+    done = await asyncio.gather(
+        *(backend.append(log, "update.posted", {"body": "x"}, idem_key="op:same") for _ in range(20))
+    )
+    assert sum(d.created for d in done) == 1
+    assert {d.event.seq for d in done} == {1}
+    assert await backend.head(log) == 1
+
+
+async def test_logs_lists_a_kind_oldest_first(backend: Backend) -> None:
+    kind = "k" + uuid.uuid4().hex[:8]
+    names = [fresh(kind) for _ in range(3)]
+    for name in names:
+        await backend.append(name, "incident.opened", {})
+        await backend.append(name, "update.posted", {})
+    assert await backend.logs(kind) == names
+
+
+async def test_subscribers_receive_what_is_stored(backend: Backend) -> None:
+    recorder = Recorder()
+    backend.set_listener(recorder)
+    log, other = fresh(), fresh()
+    await backend.subscribe(log)
+    for n in range(5):
+        await backend.append(log, "update.posted", {"n": n})
+    received = await recorder.wait_for(5)
+    assert [e.seq for e in received if e.log == log] == [1, 2, 3, 4, 5]
+    assert [e.text for e in received if e.log == log] == [e.text for e in await backend.read(log)]
+    assert all(e.log != other for e in received)
+    await backend.unsubscribe(log)
+
+
+async def test_documents_compare_and_set(backend: Backend) -> None:
+    key = "doc-" + uuid.uuid4().hex
+    assert await backend.get_doc(key) is None
+    first = await backend.put_doc(key, {"name": "ZZIC"}, expect_version=0)
+    assert first is not None
+    assert first.version == 1
+    assert await backend.put_doc(key, {"name": "other"}, expect_version=0) is None
+    second = await backend.put_doc(key, {"name": "郑州"}, expect_version=1)
+    assert second is not None
+    assert second.version == 2
+    stored = await backend.get_doc(key)
+    assert stored is not None
+    assert stored.value == {"name": "郑州"}
+    assert stored.version == 2
+
+
+async def test_concurrent_compare_and_set_has_one_winner(backend: Backend) -> None:
+    key = "doc-" + uuid.uuid4().hex
+    results = await asyncio.gather(*(backend.put_doc(key, {"n": n}, expect_version=0) for n in range(10)))
+    assert sum(r is not None for r in results) == 1
+
+
+async def test_claims_are_exclusive_until_they_expire(backend: Backend) -> None:
+    key = "job-" + uuid.uuid4().hex
+    assert await backend.claim(key, "a", ttl=0.3)
+    assert not await backend.claim(key, "b", ttl=0.3)
+    assert await backend.claim(key, "a", ttl=0.3)  # the holder may extend
+    await asyncio.sleep(0.45)
+    assert await backend.claim(key, "b", ttl=5)
+    await backend.release(key, "a")  # not a's any more: no effect
+    assert not await backend.claim(key, "a", ttl=5)
+    await backend.release(key, "b")
+    assert await backend.claim(key, "a", ttl=5)
+
+
+async def test_ping(backend: Backend) -> None:
+    await backend.ping()

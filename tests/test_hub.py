@@ -1,0 +1,164 @@
+"""The hub without sockets: ordering, gap refill, duplicates, resync, overflow, reset.
+
+A real SQLite backend stores the events; between it and the hub sits a filter that
+drops, repeats or reorders what the backend publishes, as a flaky upstream would.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+
+import pytest
+
+from broadcaster.backends.sqlite import SQLiteBackend
+from broadcaster.events import Event
+from broadcaster.hub import Closed, Hub, Overflow, Subscription
+
+LOG = "incident:hubtest"
+
+
+class Upstream:
+    """Stands between the backend and the hub, deciding what gets through."""
+
+    def __init__(self, hub: Hub) -> None:
+        self.hub = hub
+        self.rule: Callable[[Event], list[Event]] = lambda e: [e]
+
+    def on_event(self, event: Event) -> None:
+        for forwarded in self.rule(event):
+            self.hub.on_event(forwarded)
+
+    def on_resync(self) -> None:
+        self.hub.on_resync()
+
+
+@pytest.fixture
+async def store(tmp_path: Path) -> AsyncIterator[SQLiteBackend]:
+    backend = SQLiteBackend(f"sqlite:///{tmp_path / 'hub.db'}")
+    await backend.start()
+    yield backend
+    await backend.close()
+
+
+async def make_hub(store: SQLiteBackend, limit: int = 100) -> tuple[Hub, Upstream]:
+    hub = Hub(store, queue_limit=limit)
+    upstream = Upstream(hub)
+    store.set_listener(upstream)
+    await store.append(LOG, "incident.opened", {})
+    return hub, upstream
+
+
+async def collect(sub: Subscription, until: int) -> list[int]:
+    seqs: list[int] = []
+    async with asyncio.timeout(5):
+        while not seqs or seqs[-1] < until:
+            seqs.extend(e.seq for e in await sub.next_batch())
+    return seqs
+
+
+async def test_live_events_arrive_once_in_order(store: SQLiteBackend) -> None:
+    hub, _ = await make_hub(store)
+    opening = await hub.open(LOG, None)
+    assert opening.cursor == 1
+    assert opening.history == []
+    for n in range(5):
+        await store.append(LOG, "update.posted", {"n": n})
+    assert await collect(opening.sub, 6) == [2, 3, 4, 5, 6]
+    await hub.aclose()
+
+
+async def test_a_gap_is_refilled_from_the_store(store: SQLiteBackend) -> None:
+    hub, upstream = await make_hub(store)
+    opening = await hub.open(LOG, None)
+    upstream.rule = lambda e: [] if e.seq in (3, 4) else [e]  # lost in transit
+    for n in range(5):
+        await store.append(LOG, "update.posted", {"n": n})
+    assert await collect(opening.sub, 6) == [2, 3, 4, 5, 6]
+    await hub.aclose()
+
+
+async def test_duplicates_and_reordering_are_absorbed(store: SQLiteBackend) -> None:
+    hub, upstream = await make_hub(store)
+    opening = await hub.open(LOG, None)
+    held: list[Event] = []
+
+    def shuffle(event: Event) -> list[Event]:
+        held.append(event)
+        if len(held) < 3:
+            return []
+        out = [*reversed(held), *held]  # newest first, then everything again
+        held.clear()
+        return out
+
+    upstream.rule = shuffle
+    for n in range(6):
+        await store.append(LOG, "update.posted", {"n": n})
+    assert await collect(opening.sub, 7) == [2, 3, 4, 5, 6, 7]
+    await hub.aclose()
+
+
+async def test_resync_refills_what_a_dead_link_missed(store: SQLiteBackend) -> None:
+    hub, upstream = await make_hub(store)
+    opening = await hub.open(LOG, None)
+    upstream.rule = lambda e: []  # the link is down: nothing arrives
+    for n in range(3):
+        await store.append(LOG, "update.posted", {"n": n})
+    await asyncio.sleep(0.05)
+    with pytest.raises(TimeoutError):
+        async with asyncio.timeout(0.1):
+            await opening.sub.next_batch()
+    upstream.rule = lambda e: [e]
+    upstream.on_resync()  # the link is back
+    assert await collect(opening.sub, 4) == [2, 3, 4]
+    await hub.aclose()
+
+
+async def test_history_then_live_without_gap_or_duplicate(store: SQLiteBackend) -> None:
+    hub, _ = await make_hub(store)
+    for n in range(4):
+        await store.append(LOG, "update.posted", {"n": n})
+    opening = await hub.open(LOG, 2)
+    assert [e.seq for e in opening.history] == [3, 4, 5]
+    assert opening.cursor == 5
+    await store.append(LOG, "update.posted", {})
+    assert await collect(opening.sub, 6) == [6]
+    await hub.aclose()
+
+
+async def test_since_beyond_the_head_is_a_reset(store: SQLiteBackend) -> None:
+    hub, _ = await make_hub(store)
+    opening = await hub.open(LOG, 9)
+    assert opening.reset == 1
+    assert opening.history == []
+    assert opening.cursor == 1
+    await hub.aclose()
+
+
+async def test_a_full_queue_overflows_without_touching_others(store: SQLiteBackend) -> None:
+    hub, _ = await make_hub(store, limit=3)
+    slow = await hub.open(LOG, None)
+    fast = await hub.open(LOG, None)
+    signalled: list[bool] = []
+    slow.sub.on_overflow = lambda: signalled.append(True)
+    got: list[int] = []
+    for n in range(6):
+        await store.append(LOG, "update.posted", {"n": n})
+        got.extend(e.seq for e in await fast.sub.next_batch())  # fast keeps up
+    assert got == [2, 3, 4, 5, 6, 7]
+    assert signalled == [True]  # told once
+    with pytest.raises(Overflow):
+        await slow.sub.next_batch()
+    assert hub.watchers(LOG) == 1
+    await hub.aclose()
+
+
+async def test_closing_the_hub_releases_readers(store: SQLiteBackend) -> None:
+    hub, _ = await make_hub(store)
+    opening = await hub.open(LOG, None)
+    waiting = asyncio.ensure_future(opening.sub.next_batch())
+    await asyncio.sleep(0)
+    await hub.aclose()
+    with pytest.raises(Closed):
+        await waiting

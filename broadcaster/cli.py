@@ -7,6 +7,7 @@ import asyncio
 import logging
 import os
 import sys
+import warnings
 
 from broadcaster.backends import open_backend
 from broadcaster.backends.base import BackendError
@@ -58,6 +59,11 @@ def serve(args: argparse.Namespace) -> int:
         "serving on http://%s:%d/ (backend %s, %d worker%s)",
         host, args.port, settings.backend, args.workers, "" if args.workers == 1 else "s",
     )  # fmt: skip
+    # uvicorn's "websockets" protocol is chosen on purpose (see below); its
+    # deprecation notice would only alarm an operator. Workers inherit the variable.
+    quiet = "ignore:The `websockets` implementation is deprecated"
+    os.environ["PYTHONWARNINGS"] = ",".join(filter(None, [os.environ.get("PYTHONWARNINGS"), quiet]))
+    warnings.filterwarnings("ignore", message="The `websockets` implementation is deprecated")
     uvicorn.run(
         "broadcaster.web.app:create_app",
         factory=True,

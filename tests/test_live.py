@@ -39,6 +39,17 @@ async def test_resume_receives_exactly_the_missed_events(api: Api, sqlite_server
     await again.close()
 
 
+async def test_no_per_message_deflate_even_when_offered(api: Api, sqlite_server: ServerProcess) -> None:
+    incident = await api.create()
+    url = sqlite_server.ws_url(f"/api/incidents/{incident}/live?since=0")
+    async with connect(url, compression="deflate") as ws:  # the client offers permessage-deflate
+        assert ws.request is not None
+        assert "permessage-deflate" in ws.request.headers.get("Sec-WebSocket-Extensions", "")
+        assert ws.response is not None
+        assert "Sec-WebSocket-Extensions" not in ws.response.headers
+        assert json.loads(await ws.recv())["seq"] == 1
+
+
 async def test_without_since_only_new_events(api: Api, sqlite_server: ServerProcess) -> None:
     incident = await api.create()
     await api.post(incident, "before")
@@ -196,6 +207,23 @@ def redis_pair(redis_server: RedisServer) -> Iterator[tuple[ServerProcess, Serve
 async def test_race_two_processes_sharing_redis(redis_pair: tuple[ServerProcess, ServerProcess, str]) -> None:
     one, two, token = redis_pair
     await run_race([one.url, two.url], [one.ws_url(""), two.ws_url("")], token, readers=30, posts=300)
+
+
+async def test_concurrent_retries_across_processes_post_once(
+    redis_pair: tuple[ServerProcess, ServerProcess, str],
+) -> None:
+    one, two, token = redis_pair
+    apis = [Api(one.url, token), Api(two.url, token)]
+    incident = await apis[0].create()
+    answers = await asyncio.gather(
+        *(apis[n % 2].post(incident, "停水通知", key="retry-storm") for n in range(16))
+    )
+    assert {a.status_code for a in answers} == {201}
+    assert len({a.text for a in answers}) == 1  # every retry got the first answer
+    events = await apis[1].events(incident)
+    assert [e["type"] for e in events] == ["incident.opened", "update.posted"]
+    for api in apis:
+        await api.aclose()
 
 
 async def test_workers_share_state_through_redis(redis_server: RedisServer) -> None:

@@ -38,6 +38,7 @@ CREATE TABLE IF NOT EXISTS idem (
 CREATE TABLE IF NOT EXISTS docs (key TEXT PRIMARY KEY, version INTEGER NOT NULL, body TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS claims (key TEXT PRIMARY KEY, owner TEXT NOT NULL, expires REAL NOT NULL);
 """
+FIND_IDEM = "SELECT e.seq, e.text FROM idem i JOIN events e USING (log, seq) WHERE i.log = ? AND i.key = ?"
 
 
 def sqlite_path(url: str) -> Path:
@@ -109,8 +110,7 @@ class SQLiteBackend:
             db.execute("BEGIN IMMEDIATE")
             if idem_key is not None:
                 row = db.execute(
-                    "SELECT e.seq, e.text FROM idem i JOIN events e USING (log, seq)"
-                    " WHERE i.log = ? AND i.key = ?",
+                    FIND_IDEM,
                     (log, idem_key),
                 ).fetchone()
                 if row is not None:
@@ -159,8 +159,7 @@ class SQLiteBackend:
     async def find_idem(self, log: str, idem_key: str) -> Event | None:
         def query(db: sqlite3.Connection) -> Event | None:
             row = db.execute(
-                "SELECT e.seq, e.text FROM idem i JOIN events e USING (log, seq)"
-                " WHERE i.log = ? AND i.key = ?",
+                FIND_IDEM,
                 (log, idem_key),
             ).fetchone()
             return Event(log, row[0], row[1]) if row else None

@@ -19,7 +19,7 @@ from broadcaster.hub import Hub
 from broadcaster.operators import has_operators
 from broadcaster.publishing import IdempotencyMismatch, Publisher
 from broadcaster.timeline import NotFound, RuleViolation
-from broadcaster.web import api, live, pages
+from broadcaster.web import api, feeds, live, pages
 from broadcaster.web.limits import BodyLimit
 
 log = logging.getLogger("incidents")
@@ -62,6 +62,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(api.router)
     app.include_router(live.router)
     app.include_router(pages.router)
+    app.include_router(feeds.router)
     app.mount("/static", StaticFiles(directory=pages.resource_dir("static")), name="static")
 
     @app.get("/healthz", tags=["operations"], summary="Liveness")

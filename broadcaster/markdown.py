@@ -34,3 +34,15 @@ def render(body: str) -> str:
         url_schemes={"http", "https", "mailto", "tel"},
         link_rel="nofollow noopener noreferrer",
     ).strip()
+
+
+def plain_text(html: str) -> str:
+    """The text of rendered HTML, tags dropped (for titles, excerpts, announcements)."""
+    import html as html_lib
+
+    return " ".join(html_lib.unescape(nh3.clean(html, tags=set())).split())
+
+
+def excerpt(html: str, limit: int = 80) -> str:
+    text = plain_text(html)
+    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"

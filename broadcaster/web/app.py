@@ -21,6 +21,8 @@ from broadcaster.publishing import IdempotencyMismatch, Publisher
 from broadcaster.timeline import NotFound, RuleViolation
 from broadcaster.web import api, feeds, live, pages
 from broadcaster.web.limits import BodyLimit
+from broadcaster.web.rendering import resource_dir
+from broadcaster.web.security import SecurityHeaders
 
 log = logging.getLogger("incidents")
 
@@ -58,12 +60,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(SecurityHeaders)
     _add_error_handlers(app)
     app.include_router(api.router)
     app.include_router(live.router)
     app.include_router(pages.router)
     app.include_router(feeds.router)
-    app.mount("/static", StaticFiles(directory=pages.resource_dir("static")), name="static")
+    app.mount("/static", StaticFiles(directory=resource_dir("static")), name="static")
 
     @app.get("/healthz", tags=["operations"], summary="Liveness")
     async def healthz() -> dict[str, str]:

@@ -1,0 +1,43 @@
+"""Security headers on every response; only the embed page may be framed."""
+
+from __future__ import annotations
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+POLICY = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "connect-src 'self'; base-uri 'none'; form-action 'self'; object-src 'none'; frame-ancestors {ancestors}"
+)
+COMMON = [
+    (b"x-content-type-options", b"nosniff"),
+    (b"referrer-policy", b"strict-origin-when-cross-origin"),
+]
+NOT_FRAMED = [
+    (b"content-security-policy", POLICY.format(ancestors="'none'").encode()),
+    (b"x-frame-options", b"DENY"),
+]
+FRAMED = [(b"content-security-policy", POLICY.format(ancestors="*").encode())]
+
+
+def may_be_framed(path: str) -> bool:
+    return path.startswith("/incidents/") and path.endswith("/embed")
+
+
+class SecurityHeaders:
+    """Pure ASGI middleware: adds the headers as the response starts."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        extra = COMMON + (FRAMED if may_be_framed(scope["path"]) else NOT_FRAMED)
+
+        async def with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message["headers"] = [*message.get("headers", []), *extra]
+            await send(message)
+
+        await self.app(scope, receive, with_headers)

@@ -101,7 +101,7 @@ def babel_locale(language: str) -> Locale:
 
 
 def relative(moment: datetime, now: datetime, language: str) -> str:
-    """"3 分钟前" / "3 minutes ago" (coarse, as the page refreshes it anyway)."""
+    """ "3 分钟前" / "3 minutes ago" (coarse, as the page refreshes it anyway)."""
     delta: timedelta = moment - now
     if abs(delta.total_seconds()) < 45:
         return translations(language).gettext("just now")

@@ -84,9 +84,7 @@ async def home(request: Request, publisher: PublisherDep, settings: SettingsDep)
     resolved = sorted(
         (i for i in incidents if i.state == "resolved"), key=lambda i: i.resolved_at or "", reverse=True
     )
-    return render(
-        request, "index.html", {"live": live, "resolved": resolved[:RECENTLY_RESOLVED]}, settings
-    )
+    return render(request, "index.html", {"live": live, "resolved": resolved[:RECENTLY_RESOLVED]}, settings)
 
 
 @router.get("/incidents/{incident_id}", response_class=HTMLResponse)

@@ -31,9 +31,11 @@
   var full = fmt({ dateStyle: "long", timeStyle: "short" });
   var relative = window.Intl && Intl.RelativeTimeFormat ? new Intl.RelativeTimeFormat(cfg.lang, { numeric: "auto" }) : null;
 
+  var year = fmt({ year: "numeric" });
   function clock(iso) {
-    var d = new Date(iso);
-    return day.format(d) === day.format(new Date()) ? hhmm.format(d) : day.format(d) + " " + hhmm.format(d);
+    var d = new Date(iso), now = new Date();
+    if (year.format(d) !== year.format(now)) return full.format(d);
+    return day.format(d) === day.format(now) ? hhmm.format(d) : day.format(d) + " " + hhmm.format(d);
   }
   function ago(iso) {
     var s = (Date.now() - new Date(iso).getTime()) / 1000;

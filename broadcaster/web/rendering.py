@@ -57,12 +57,16 @@ class Clock:
         return parse_time(value).astimezone(self.zone)
 
     def time(self, value: str | None) -> str:
-        """``17:37`` today, ``11月22日 17:37`` / ``22 Nov 17:37`` other days."""
+        """``17:37`` today, ``11月22日 17:37`` / ``22 Nov 17:37`` other days, the
+        full date in another year."""
         if not value:
             return ""
         moment = self.local(value)
-        if moment.date() == self.now.astimezone(self.zone).date():
+        today = self.now.astimezone(self.zone).date()
+        if moment.date() == today:
             return moment.strftime("%H:%M")
+        if moment.year != today.year:
+            return self.full(value)
         if self.lang == "zh-CN":
             return f"{moment.month}月{moment.day}日 {moment:%H:%M}"
         return f"{moment.day} {moment:%b %H:%M}"

@@ -54,12 +54,14 @@ def add_operator(backend: str, name: str, admin: bool = True) -> str:
 class ServerProcess:
     """``incidents serve`` on a free loopback port."""
 
-    def __init__(self, backend: str, *, workers: int = 1, env: dict[str, str] | None = None) -> None:
+    def __init__(
+        self, backend: str, *, workers: int = 1, env: dict[str, str] | None = None, port: int = 0
+    ) -> None:
         self.backend = backend
         self.workers = workers
         self.env = {**os.environ, **(env or {})}
         self.dir = tempfile.mkdtemp(prefix="incidents-server-")
-        self.port = 0
+        self.port = port  # 0: a free one; restart() keeps the port it got
         self.proc: subprocess.Popen[bytes] | None = None
         self._log = Path(self.dir) / "server.log"
 
@@ -71,8 +73,9 @@ class ServerProcess:
         return f"ws://127.0.0.1:{self.port}{path}"
 
     def start(self) -> Self:
+        fixed = self.port
         for _ in range(5):
-            self.port = free_port()
+            self.port = fixed or free_port()
             cmd = [*incidents_command(), "serve", "--port", str(self.port), "--backend", self.backend,
                    "--workers", str(self.workers), "--log-level", "warning"]  # fmt: skip
             with self._log.open("ab") as log:
@@ -98,6 +101,20 @@ class ServerProcess:
                 pass
             time.sleep(0.05)
         return False
+
+    def restart(self) -> Self:
+        """Start again on the same port (after stop() or kill()), as a supervisor would."""
+        fixed, self.port = self.port, self.port
+        self.proc = None
+        deadline = time.monotonic() + scaled(20)
+        while True:  # the old socket may linger a moment
+            try:
+                return self.start()
+            except RuntimeError:
+                if time.monotonic() > deadline:
+                    raise
+                self.port = fixed
+                time.sleep(0.2)
 
     def log(self) -> str:
         return self._log.read_text(errors="replace") if self._log.exists() else ""

@@ -114,7 +114,7 @@ async def test_pages_render_from_the_installed_package(api: Api) -> None:
     home = (await api.http.get("/")).text
     page = await api.http.get(f"/incidents/{incident}")
     assert page.status_code == 200
-    assert f'href="/incidents/{incident}"' in home
+    assert f'href="/incidents/{incident}?lang=zh-CN"' in home
     assert "<strong>工作人员已前往现场</strong>" in page.text
     css = await api.http.get("/static/site.css")
     assert css.status_code == 200

@@ -18,9 +18,9 @@ from weakref import WeakValueDictionary
 
 from broadcaster import markdown, metrics
 from broadcaster import timeline as tl
+from broadcaster.audit import Actor, record
 from broadcaster.backends.base import Appended, Backend, BackendError, SeqConflict
 from broadcaster.events import Event, EventType, utc_now
-from broadcaster.operators import Operator
 from broadcaster.timeline import Decision, Incident, NotFound
 from broadcaster.types import JSON
 
@@ -84,13 +84,13 @@ class Publisher:
 
     # --- writing ----------------------------------------------------------------
 
-    async def create(self, fields: dict[str, Any], by: Operator, idem_key: str | None) -> Appended:
+    async def create(self, fields: dict[str, Any], by: Actor, idem_key: str | None) -> Appended:
         """Open an incident. With a key, its id derives from (operator, key), so a
         retry lands on the same log and is answered from its first event."""
         if idem_key is None:
             incident_id = secrets.token_hex(5)
         else:
-            incident_id = hashlib.sha256(f"{by.id}:{idem_key}".encode()).hexdigest()[:10]
+            incident_id = hashlib.sha256(f"{by.operator.id}:{idem_key}".encode()).hexdigest()[:10]
         log = incident_log(incident_id)
         type_, data = tl.decide_open(fields)
         key = self._key(by, idem_key)
@@ -100,11 +100,11 @@ class Publisher:
         except SeqConflict as exc:
             raise IdempotencyMismatch("Idempotency-Key was already used for another incident") from exc
         self._check_replay(done, type_, data)
-        self._count(done, type_)
+        await self._record(done, by, incident_id)
         return done
 
     async def post_update(
-        self, incident_id: str, body: str, next_update_at: str | None, by: Operator, idem_key: str | None
+        self, incident_id: str, body: str, next_update_at: str | None, by: Actor, idem_key: str | None
     ) -> Appended:
         """Raises ValueError for a bad promise time, plus what :meth:`_command` raises."""
         promise = tl.check_promise(next_update_at, utc_now())
@@ -120,7 +120,7 @@ class Publisher:
         )
 
     async def correct(
-        self, incident_id: str, update_id: str, body: str, reason: str, by: Operator, idem_key: str | None
+        self, incident_id: str, update_id: str, body: str, reason: str, by: Actor, idem_key: str | None
     ) -> Appended:
         html = markdown.render(body)
         return await self._command(
@@ -133,7 +133,7 @@ class Publisher:
         )
 
     async def retract(
-        self, incident_id: str, update_id: str, reason: str, by: Operator, idem_key: str | None
+        self, incident_id: str, update_id: str, reason: str, by: Actor, idem_key: str | None
     ) -> Appended:
         return await self._command(
             incident_id,
@@ -144,13 +144,13 @@ class Publisher:
             expect={"id": update_id, "reason": reason},
         )
 
-    async def pin(self, incident_id: str, update_id: str, pinned: bool, by: Operator) -> Appended:
+    async def pin(self, incident_id: str, update_id: str, pinned: bool, by: Actor) -> Appended:
         decide = tl.decide_pin if pinned else tl.decide_unpin
         kind = EventType.UPDATE_PINNED if pinned else EventType.UPDATE_UNPINNED
         return await self._command(incident_id, lambda inc: decide(inc, update_id), kind, by, None)
 
     async def set_facts(
-        self, incident_id: str, facts: list[JSON], by: Operator, idem_key: str | None
+        self, incident_id: str, facts: list[JSON], by: Actor, idem_key: str | None
     ) -> Appended:
         return await self._command(
             incident_id,
@@ -162,7 +162,7 @@ class Publisher:
         )
 
     async def edit(
-        self, incident_id: str, changes: dict[str, Any], by: Operator, idem_key: str | None
+        self, incident_id: str, changes: dict[str, Any], by: Actor, idem_key: str | None
     ) -> Appended:
         return await self._command(
             incident_id,
@@ -174,7 +174,7 @@ class Publisher:
         )
 
     async def resolve(
-        self, incident_id: str, resolved: bool, reason: str | None, by: Operator, idem_key: str | None
+        self, incident_id: str, resolved: bool, reason: str | None, by: Actor, idem_key: str | None
     ) -> Appended:
         decide = tl.decide_resolve if resolved else tl.decide_reopen
         kind = EventType.INCIDENT_RESOLVED if resolved else EventType.INCIDENT_REOPENED
@@ -187,7 +187,7 @@ class Publisher:
         incident_id: str,
         decide: Callable[[Incident], Decision],
         kind: str,
-        by: Operator,
+        by: Actor,
         idem_key: str | None,
         expect: JSON | None = None,
     ) -> Appended:
@@ -217,13 +217,13 @@ class Publisher:
                 except SeqConflict:
                     continue  # another process wrote first: decide again on the new state
                 self._check_replay(done, type_, expect)
-                self._count(done, type_)
+                await self._record(done, by, incident_id)
                 return done
         raise BackendError("the incident is changing too fast to write to; try again")
 
     @staticmethod
-    def _key(by: Operator, idem_key: str | None) -> str | None:
-        return None if idem_key is None else f"{by.id}:{idem_key}"
+    def _key(by: Actor, idem_key: str | None) -> str | None:
+        return None if idem_key is None else f"{by.operator.id}:{idem_key}"
 
     @staticmethod
     def _check_replay(done: Appended, type_: str, expect: JSON | None) -> None:
@@ -239,7 +239,11 @@ class Publisher:
                 "this Idempotency-Key was already used for a different request; use a new key"
             )
 
-    @staticmethod
-    def _count(done: Appended, type_: str) -> None:
-        if done.created:
-            metrics.EVENTS_APPENDED.labels(type_).inc()
+    async def _record(self, done: Appended, by: Actor, incident_id: str) -> None:
+        """Count the new event and put it on the record (a replay is neither)."""
+        if not done.created:
+            return
+        event = done.event.decode()
+        metrics.EVENTS_APPENDED.labels(event["type"]).inc()
+        target = event["data"].get("id") if event["type"].startswith("update.") else None
+        await record(self.backend, by, event["type"], incident=incident_id, target=target)

@@ -10,7 +10,7 @@ from fastapi.responses import JSONResponse
 from broadcaster import timeline as tl
 from broadcaster.backends.base import Appended
 from broadcaster.events import dumps
-from broadcaster.web.deps import IdempotencyKey, OperatorDep, PublisherDep
+from broadcaster.web.deps import ActorDep, IdempotencyKey, PublisherDep
 from broadcaster.web.schemas import (
     CorrectionIn,
     FactsIn,
@@ -40,7 +40,7 @@ def _json(value: Any, status: int, done: Appended) -> JSONResponse:
 
 @router.post("", status_code=201, summary="Open an incident")
 async def create_incident(
-    body: IncidentIn, publisher: PublisherDep, operator: OperatorDep, key: IdempotencyKey
+    body: IncidentIn, publisher: PublisherDep, operator: ActorDep, key: IdempotencyKey
 ) -> JSONResponse:
     done = await publisher.create(body.model_dump(mode="json"), operator, key)
     incident = tl.apply(None, done.event.decode())
@@ -62,7 +62,7 @@ async def get_incident(incident_id: IncidentId, publisher: PublisherDep) -> Resp
 
 @router.patch("/{incident_id}", summary="Edit the incident's own fields (incident.edited)")
 async def edit_incident(
-    incident_id: IncidentId, body: IncidentEdit, publisher: PublisherDep, operator: OperatorDep,
+    incident_id: IncidentId, body: IncidentEdit, publisher: PublisherDep, operator: ActorDep,
     key: IdempotencyKey,
 ) -> Response:  # fmt: skip
     changes = body.model_dump(mode="json", exclude_unset=True)
@@ -73,7 +73,7 @@ async def edit_incident(
 
 @router.post("/{incident_id}/updates", status_code=201, summary="Post an update")
 async def post_update(
-    incident_id: IncidentId, body: UpdateIn, publisher: PublisherDep, operator: OperatorDep,
+    incident_id: IncidentId, body: UpdateIn, publisher: PublisherDep, operator: ActorDep,
     key: IdempotencyKey,
 ) -> JSONResponse:  # fmt: skip
     if body.publish_at is not None:
@@ -91,7 +91,7 @@ async def post_update(
 @router.patch("/{incident_id}/updates/{update_id}", summary="Correct an update in the open")
 async def correct_update(
     incident_id: IncidentId, update_id: UpdateId, body: CorrectionIn, publisher: PublisherDep,
-    operator: OperatorDep, key: IdempotencyKey,
+    operator: ActorDep, key: IdempotencyKey,
 ) -> Response:  # fmt: skip
     done = await publisher.correct(incident_id, update_id, body.body, body.reason, operator, key)
     return _event_response(done)
@@ -99,7 +99,7 @@ async def correct_update(
 
 @router.delete("/{incident_id}/updates/{update_id}", summary="Retract an update (it stays, withdrawn)")
 async def retract_update(
-    incident_id: IncidentId, update_id: UpdateId, publisher: PublisherDep, operator: OperatorDep,
+    incident_id: IncidentId, update_id: UpdateId, publisher: PublisherDep, operator: ActorDep,
     key: IdempotencyKey, body: Annotated[ReasonIn, Body()],
 ) -> Response:  # fmt: skip
     return _event_response(await publisher.retract(incident_id, update_id, body.reason, operator, key))
@@ -107,21 +107,21 @@ async def retract_update(
 
 @router.post("/{incident_id}/updates/{update_id}/pin", summary="Pin an update on top")
 async def pin_update(
-    incident_id: IncidentId, update_id: UpdateId, publisher: PublisherDep, operator: OperatorDep
+    incident_id: IncidentId, update_id: UpdateId, publisher: PublisherDep, operator: ActorDep
 ) -> Response:
     return _event_response(await publisher.pin(incident_id, update_id, True, operator))
 
 
 @router.post("/{incident_id}/updates/{update_id}/unpin", summary="Unpin an update")
 async def unpin_update(
-    incident_id: IncidentId, update_id: UpdateId, publisher: PublisherDep, operator: OperatorDep
+    incident_id: IncidentId, update_id: UpdateId, publisher: PublisherDep, operator: ActorDep
 ) -> Response:
     return _event_response(await publisher.pin(incident_id, update_id, False, operator))
 
 
 @router.put("/{incident_id}/facts", summary="Replace the key facts rows")
 async def put_facts(
-    incident_id: IncidentId, body: FactsIn, publisher: PublisherDep, operator: OperatorDep,
+    incident_id: IncidentId, body: FactsIn, publisher: PublisherDep, operator: ActorDep,
     key: IdempotencyKey,
 ) -> Response:  # fmt: skip
     facts = [fact.model_dump() for fact in body.facts]
@@ -130,7 +130,7 @@ async def put_facts(
 
 @router.post("/{incident_id}/resolve", summary="Resolve the incident")
 async def resolve(
-    incident_id: IncidentId, publisher: PublisherDep, operator: OperatorDep, key: IdempotencyKey,
+    incident_id: IncidentId, publisher: PublisherDep, operator: ActorDep, key: IdempotencyKey,
     body: Annotated[OptionalReasonIn | None, Body()] = None,
 ) -> Response:  # fmt: skip
     reason = body.reason if body else None
@@ -139,7 +139,7 @@ async def resolve(
 
 @router.post("/{incident_id}/reopen", summary="Reopen a resolved incident")
 async def reopen(
-    incident_id: IncidentId, publisher: PublisherDep, operator: OperatorDep, key: IdempotencyKey,
+    incident_id: IncidentId, publisher: PublisherDep, operator: ActorDep, key: IdempotencyKey,
     body: Annotated[OptionalReasonIn | None, Body()] = None,
 ) -> Response:  # fmt: skip
     reason = body.reason if body else None

@@ -10,6 +10,7 @@ from typing import Annotated
 from fastapi import Depends, Header, HTTPException
 from starlette.requests import HTTPConnection
 
+from broadcaster.audit import Actor
 from broadcaster.backends.base import Backend
 from broadcaster.config import Settings
 from broadcaster.hub import Hub
@@ -63,9 +64,15 @@ async def _idempotency_key(
     return idempotency_key
 
 
+async def _actor(request: HTTPConnection, operator: Annotated[Operator, Depends(_operator)]) -> Actor:
+    return Actor(operator, request.client.host if request.client else None)
+
+
 SettingsDep = Annotated[Settings, Depends(_settings)]
 BackendDep = Annotated[Backend, Depends(_backend)]
 PublisherDep = Annotated[Publisher, Depends(_publisher)]
 HubDep = Annotated[Hub, Depends(_hub)]
 OperatorDep = Annotated[Operator, Depends(_operator)]
+ActorDep = Annotated[Actor, Depends(_actor)]
+"""The authenticated operator and where the request came from (for the audit log)."""
 IdempotencyKey = Annotated[str | None, Depends(_idempotency_key)]

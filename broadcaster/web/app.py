@@ -18,8 +18,9 @@ from broadcaster.config import Settings
 from broadcaster.hub import Hub
 from broadcaster.operators import has_operators
 from broadcaster.publishing import IdempotencyMismatch, Publisher
+from broadcaster.scheduling import Scheduler
 from broadcaster.timeline import NotFound, RuleViolation
-from broadcaster.web import api, feeds, live, pages
+from broadcaster.web import api, feeds, live, pages, schedules
 from broadcaster.web.limits import BodyLimit
 from broadcaster.web.rendering import resource_dir
 from broadcaster.web.security import SecurityHeaders
@@ -36,7 +37,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         await backend.start()
         hub = Hub(backend, settings.live_queue)
         app.state.backend, app.state.hub = backend, hub
-        app.state.publisher = Publisher(backend)
+        app.state.publisher = publisher = Publisher(backend)
+        app.state.scheduler = scheduler = Scheduler(backend, publisher)
+        await scheduler.start()
         for warning in await backend.warnings():
             log.warning("%s", warning)
         if not await has_operators(backend):
@@ -49,6 +52,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         try:
             yield
         finally:
+            await scheduler.aclose()
             await hub.aclose()
             await backend.close()
 
@@ -66,6 +70,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(live.router)
     app.include_router(pages.router)
     app.include_router(feeds.router)
+    app.include_router(schedules.router)
     app.mount("/static", StaticFiles(directory=resource_dir("static")), name="static")
 
     @app.get("/healthz", tags=["operations"], summary="Liveness")

@@ -1,0 +1,7 @@
+"""Scheduled updates and drafts over HTTP (being written)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+router = APIRouter(tags=["scheduled"])

@@ -9,10 +9,11 @@ import os
 import sys
 import warnings
 
+from broadcaster import accounts
 from broadcaster.backends import open_backend
 from broadcaster.backends.base import BackendError
 from broadcaster.config import Settings
-from broadcaster.operators import add_operator
+from broadcaster.operators import Operator, add_operator
 
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
@@ -35,6 +36,15 @@ def _parser() -> argparse.ArgumentParser:
     add.add_argument("name")
     add.add_argument("--admin", action="store_true", help="may manage operators and webhooks")
     add.add_argument("--backend", help=backend_help)
+    add.add_argument(
+        "--url", default="http://127.0.0.1:8000", help="the server's address, for the console link"
+    )
+    link = op_commands.add_parser(
+        "link", help="a new one-time link for an operator to set a console password"
+    )
+    link.add_argument("name")
+    link.add_argument("--backend", help=backend_help)
+    link.add_argument("--url", default="http://127.0.0.1:8000", help="the server's address")
     return parser
 
 
@@ -81,19 +91,31 @@ def serve(args: argparse.Namespace) -> int:
     return 0
 
 
-async def _add_operator(args: argparse.Namespace) -> int:
+async def _operator_command(args: argparse.Namespace) -> int:
     backend = open_backend(_settings(args.backend).backend)
     try:
         await backend.start()
-        operator, token = await add_operator(backend, args.name, args.admin)
+        if args.op_command == "add":
+            operator, token = await add_operator(backend, args.name, args.admin)
+        else:
+            doc = await accounts.find_by_name(backend, args.name)
+            if doc is None:
+                raise ValueError(f"no operator named {args.name!r}")
+            operator, token = Operator(doc.value["id"], doc.value["name"], bool(doc.value["admin"])), None
+        secret = await accounts.new_setup_link(backend, operator.id)
     except (ValueError, BackendError) as exc:
         print(f"incidents: {exc}", file=sys.stderr)
         return 1
     finally:
         await backend.close()
-    role = "admin" if operator.admin else "operator"
-    print(f"created {role} {operator.name!r} (id {operator.id}); API token (shown once):", file=sys.stderr)
-    print(token)
+    link = f"{args.url.rstrip('/')}/console/setup/{secret}"
+    if token is not None:
+        role = "admin" if operator.admin else "operator"
+        print(
+            f"created {role} {operator.name!r} (id {operator.id}); API token (shown once):", file=sys.stderr
+        )
+        print(token)
+    print(f"console: {operator.name} sets a password at {link} (one use, 48 hours)", file=sys.stderr)
     return 0
 
 
@@ -103,7 +125,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "serve":
             return serve(args)
-        return asyncio.run(_add_operator(args))
+        return asyncio.run(_operator_command(args))
     except ValueError as exc:  # e.g. an unknown backend URL
         print(f"incidents: {exc}", file=sys.stderr)
         return 2

@@ -17,4 +17,7 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(1024 * 1024, description="larger request bodies get 413")
     live_queue: int = Field(512, ge=1, description="events queued per live connection before it is closed")
     language: str = Field("zh-CN", description="interface language when the reader's browser names none")
+    secret_key: str | None = Field(
+        None, description="signs session cookies; by default one is made and kept in the store"
+    )
     page_updates: int = Field(50, ge=1, description="updates on the first page of a timeline")

@@ -5,13 +5,14 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from urllib.parse import quote
 
 from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse, PlainTextResponse, Response
+from fastapi.responses import JSONResponse, PlainTextResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from broadcaster import __version__, metrics
+from broadcaster import __version__, accounts, metrics
 from broadcaster.backends import open_backend
 from broadcaster.backends.base import BackendError
 from broadcaster.config import Settings
@@ -20,10 +21,11 @@ from broadcaster.operators import has_operators
 from broadcaster.publishing import IdempotencyMismatch, Publisher
 from broadcaster.scheduling import Scheduler
 from broadcaster.timeline import NotFound, RuleViolation
-from broadcaster.web import api, feeds, live, pages, schedules
+from broadcaster.web import api, console, console_admin, console_auth, feeds, live, pages, schedules
 from broadcaster.web.limits import BodyLimit
 from broadcaster.web.rendering import resource_dir
 from broadcaster.web.security import SecurityHeaders
+from broadcaster.web.session import CsrfFailed, Forbidden, LoginRequired
 
 log = logging.getLogger("incidents")
 
@@ -37,6 +39,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         await backend.start()
         hub = Hub(backend, settings.live_queue)
         app.state.backend, app.state.hub = backend, hub
+        app.state.secret = await accounts.server_secret(backend, settings.secret_key)
         app.state.publisher = publisher = Publisher(backend)
         app.state.scheduler = scheduler = Scheduler(backend, publisher)
         await scheduler.start()
@@ -44,8 +47,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             log.warning("%s", warning)
         if not await has_operators(backend):
             log.warning(
-                "no operators yet: run `incidents operator add NAME --admin --backend %s` "
-                "and use the token it prints as `Authorization: Bearer TOKEN`",
+                "no operators yet: run `incidents operator add NAME --admin --backend %s`: it prints an "
+                "API token (use it as `Authorization: Bearer TOKEN`) and a link to set a console password",
                 settings.backend,
             )
         log.info("backend %s ready", settings.backend)
@@ -71,6 +74,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(pages.router)
     app.include_router(feeds.router)
     app.include_router(schedules.router)
+    app.include_router(console_admin.api)
+    app.include_router(console_auth.router)
+    app.include_router(console.router)
+    app.include_router(console_admin.router)
     app.mount("/static", StaticFiles(directory=resource_dir("static")), name="static")
 
     @app.get("/healthz", tags=["operations"], summary="Liveness")
@@ -107,5 +114,15 @@ def _add_error_handlers(app: FastAPI) -> None:
         log.exception("unexpected error on %s %s", request.method, request.url.path)
         return PlainTextResponse('{"detail":"internal error"}', 500, media_type="application/json")
 
+    async def login_first(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, LoginRequired)
+        return RedirectResponse(f"/console/login?next={quote(exc.next_path)}", status_code=303)
+
+    async def refused(request: Request, exc: Exception) -> Response:
+        return PlainTextResponse(str(exc), 403)
+
+    app.add_exception_handler(LoginRequired, login_first)
+    app.add_exception_handler(Forbidden, refused)
+    app.add_exception_handler(CsrfFailed, refused)
     app.add_exception_handler(BackendError, unavailable)
     app.add_exception_handler(Exception, crashed)

@@ -68,6 +68,12 @@ async def _actor(request: HTTPConnection, operator: Annotated[Operator, Depends(
     return Actor(operator, request.client.host if request.client else None)
 
 
+async def _admin_actor(actor: Annotated[Actor, Depends(_actor)]) -> Actor:
+    if not actor.operator.admin:
+        raise HTTPException(403, "this needs an administrator's token")
+    return actor
+
+
 SettingsDep = Annotated[Settings, Depends(_settings)]
 BackendDep = Annotated[Backend, Depends(_backend)]
 PublisherDep = Annotated[Publisher, Depends(_publisher)]
@@ -75,4 +81,6 @@ HubDep = Annotated[Hub, Depends(_hub)]
 OperatorDep = Annotated[Operator, Depends(_operator)]
 ActorDep = Annotated[Actor, Depends(_actor)]
 """The authenticated operator and where the request came from (for the audit log)."""
+AdminDep = Annotated[Actor, Depends(_admin_actor)]
+"""As ActorDep, and the operator must be an administrator (else 403)."""
 IdempotencyKey = Annotated[str | None, Depends(_idempotency_key)]

@@ -1,0 +1,326 @@
+"""The operators' console: dashboard, new incident, and the incident workspace.
+
+Plain forms that work without JavaScript (``static/console.js`` adds the preview,
+Ctrl+Enter and promise buttons). Every form carries the session's CSRF token and a
+one-time nonce used as the ``Idempotency-Key``: a double submit posts once.
+"""
+
+from __future__ import annotations
+
+import secrets
+from datetime import datetime, timedelta
+from typing import Annotated, Any
+from zoneinfo import ZoneInfo
+
+from fastapi import APIRouter, Body, Request
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from starlette.datastructures import FormData
+
+from broadcaster import markdown
+from broadcaster.events import format_time, parse_time, utc_now
+from broadcaster.publishing import IdempotencyMismatch, incident_log
+from broadcaster.timeline import Incident, NotFound, RuleViolation
+from broadcaster.web.api import IncidentId, UpdateId
+from broadcaster.web.deps import HubDep, PublisherDep, SettingsDep
+from broadcaster.web.rendering import render
+from broadcaster.web.schemas import MAX_BODY, MAX_REASON, MAX_TITLE, Category, Severity
+from broadcaster.web.session import UserDep, checked_form
+
+router = APIRouter(prefix="/console", include_in_schema=False)
+PROMISES = (15, 30, 60)
+
+
+class FormProblem(Exception):
+    """A field the operator must fix; the form is shown again with their input."""
+
+
+def text(form: FormData, name: str, limit: int, *, required: bool = False, label: str = "") -> str:
+    value = str(form.get(name) or "")
+    if required and not value.strip():
+        raise FormProblem(f"{label or name}: required")
+    if len(value) > limit:
+        raise FormProblem(f"{label or name}: at most {limit} characters")
+    return value
+
+
+def local_to_utc(value: str, zone: str) -> str:
+    """``2026-11-22T21:00`` from a datetime-local field, in the incident's zone."""
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError as exc:
+        raise FormProblem(f"not a time: {value}") from exc
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=ZoneInfo(zone))
+    return format_time(moment)
+
+
+def promise_from(form: FormData, zone: str) -> str | None:
+    """The next-update promise: none, +15/+30/+60 minutes from now, or a time."""
+    choice = str(form.get("promise") or "")
+    if choice.isdigit() and int(choice) in PROMISES:
+        return format_time(utc_now() + timedelta(minutes=int(choice)))
+    if choice == "at" and form.get("promise_at"):
+        return local_to_utc(str(form.get("promise_at")), zone)
+    return None
+
+
+def overdue_minutes(incident: Incident) -> int | None:
+    if incident.state != "live" or not incident.next_update_at:
+        return None
+    late = utc_now() - parse_time(incident.next_update_at)
+    return int(late.total_seconds() // 60) if late.total_seconds() > 0 else None
+
+
+async def workspace(
+    request: Request,
+    incident_id: str,
+    publisher: Any,
+    hub: Any,
+    settings: Any,
+    user: Any,
+    *,
+    error: str | None = None,
+    values: dict[str, Any] | None = None,
+    status: int = 200,
+) -> HTMLResponse:
+    incident = await publisher.get(incident_id)
+    scheduled = await scheduled_items(request, incident_id)
+    context = {
+        "user": user,
+        "incident": incident,
+        "updates": incident.updates_newest_first(),
+        "watchers": hub.watchers(incident_log(incident_id)),
+        "overdue": overdue_minutes(incident),
+        "nonce": secrets.token_urlsafe(12),
+        "promises": PROMISES,
+        "error": error,
+        "values": values or {},
+        "done": request.query_params.get("done"),
+        "scheduled": scheduled,
+        "zone": settings.timezone,
+        "base": str(request.base_url).rstrip("/"),
+    }
+    return render(request, "console/workspace.html", context, settings, status=status)
+
+
+async def scheduled_items(request: Request, incident_id: str | None) -> list[Any]:
+    schedules = getattr(request.app.state, "schedules", None)
+    if schedules is None:
+        return []
+    items: list[Any] = await schedules.list(incident_id)
+    return items
+
+
+@router.get("", response_class=HTMLResponse)
+async def dashboard(
+    request: Request, user: UserDep, publisher: PublisherDep, settings: SettingsDep
+) -> Response:
+    incidents = await publisher.list_incidents()
+    live = [(i, overdue_minutes(i)) for i in incidents if i.state == "live"]
+    live.sort(key=lambda pair: (pair[1] is None, -(pair[1] or 0)))  # most overdue first
+    context = {
+        "user": user,
+        "live": live,
+        "resolved": [i for i in incidents if i.state == "resolved"][:10],
+        "scheduled": [
+            s for s in await scheduled_items(request, None) if s.get("status") in {"draft", "scheduled"}
+        ],
+    }
+    return render(request, "console/dashboard.html", context, settings)
+
+
+@router.get("/incidents/new", response_class=HTMLResponse)
+async def new_incident_page(request: Request, user: UserDep, settings: SettingsDep) -> Response:
+    context = {"user": user, "values": {}, "nonce": secrets.token_urlsafe(12), **choices()}
+    return render(request, "console/new_incident.html", context, settings)
+
+
+def choices() -> dict[str, Any]:
+    return {"severities": [s.value for s in Severity], "categories": [c.value for c in Category]}
+
+
+@router.post("/incidents", response_class=HTMLResponse)
+async def create_incident(
+    request: Request, user: UserDep, publisher: PublisherDep, settings: SettingsDep
+) -> Response:
+    form = await checked_form(request, user)
+    try:
+        severity, category = str(form.get("severity") or "unknown"), str(form.get("category") or "Other")
+        if severity not in {s.value for s in Severity} or category not in {c.value for c in Category}:
+            raise FormProblem("severity or category: not one of the choices")
+        fields = {
+            "title": text(form, "title", MAX_TITLE, required=True, label="title").strip(),
+            "summary": text(form, "summary", 2000),
+            "area": text(form, "area", 200),
+            "severity": severity,
+            "category": category,
+            "lang": "en" if form.get("lang") == "en" else "zh-CN",
+            "exercise": form.get("exercise") == "on",
+        }
+        done = await publisher.create(fields, user.actor, str(form.get("nonce") or "") or None)
+    except (FormProblem, IdempotencyMismatch) as exc:
+        context = {
+            "user": user,
+            "values": dict(form),
+            "error": str(exc),
+            "nonce": form.get("nonce"),
+            **choices(),
+        }
+        return render(request, "console/new_incident.html", context, settings, status=422)
+    incident_id = done.event.decode()["incident"]
+    return RedirectResponse(f"/console/incidents/{incident_id}?done=created", status_code=303)
+
+
+@router.get("/incidents/{incident_id}", response_class=HTMLResponse)
+async def incident_workspace(
+    request: Request,
+    incident_id: IncidentId,
+    user: UserDep,
+    publisher: PublisherDep,
+    hub: HubDep,
+    settings: SettingsDep,
+) -> Response:
+    return await workspace(request, incident_id, publisher, hub, settings, user)
+
+
+async def _act(
+    request: Request,
+    incident_id: str,
+    user: Any,
+    publisher: Any,
+    hub: Any,
+    settings: Any,
+    action: Any,
+    done: str,
+) -> Response:
+    """Run one workspace action; on a problem show the workspace again with the input."""
+    form = await checked_form(request, user)
+    try:
+        result = await action(form)
+    except (FormProblem, RuleViolation, NotFound, IdempotencyMismatch, ValueError) as exc:
+        status = 409 if isinstance(exc, RuleViolation) else 404 if isinstance(exc, NotFound) else 422
+        values = {k: v for k, v in form.items() if isinstance(v, str)}
+        return await workspace(
+            request, incident_id, publisher, hub, settings, user, error=str(exc), values=values, status=status
+        )
+    anchor = f"#u-{result}" if isinstance(result, str) else ""
+    return RedirectResponse(f"/console/incidents/{incident_id}?done={done}{anchor}", status_code=303)
+
+
+@router.post("/incidents/{incident_id}/updates", response_class=HTMLResponse)
+async def post_update(
+    request: Request, incident_id: IncidentId, user: UserDep, publisher: PublisherDep, hub: HubDep,
+    settings: SettingsDep,
+) -> Response:  # fmt: skip
+    async def action(form: FormData) -> str:
+        body = text(form, "body", MAX_BODY, required=True, label="update")
+        promise = promise_from(form, settings.timezone)
+        nonce = str(form.get("nonce") or "") or None
+        if form.get("publish_at"):
+            schedules = request.app.state.schedules
+            publish_at = local_to_utc(str(form.get("publish_at")), settings.timezone)
+            item = await schedules.create(incident_id, body, promise, publish_at, user.actor, nonce)
+            return str(item["id"])
+        done = await publisher.post_update(incident_id, body, promise, user.actor, nonce)
+        return str(done.event.decode()["data"]["id"])
+
+    done = "scheduled" if (await request.form()).get("publish_at") else "posted"
+    return await _act(request, incident_id, user, publisher, hub, settings, action, done)
+
+
+@router.post("/incidents/{incident_id}/updates/{update_id}/correct", response_class=HTMLResponse)
+async def correct(
+    request: Request, incident_id: IncidentId, update_id: UpdateId, user: UserDep, publisher: PublisherDep,
+    hub: HubDep, settings: SettingsDep,
+) -> Response:  # fmt: skip
+    async def action(form: FormData) -> str:
+        body = text(form, "body", MAX_BODY, required=True, label="corrected text")
+        reason = text(form, "reason", MAX_REASON, required=True, label="reason").strip()
+        await publisher.correct(
+            incident_id, update_id, body, reason, user.actor, str(form.get("nonce") or "") or None
+        )
+        return update_id
+
+    return await _act(request, incident_id, user, publisher, hub, settings, action, "corrected")
+
+
+@router.post("/incidents/{incident_id}/updates/{update_id}/retract", response_class=HTMLResponse)
+async def retract(
+    request: Request, incident_id: IncidentId, update_id: UpdateId, user: UserDep, publisher: PublisherDep,
+    hub: HubDep, settings: SettingsDep,
+) -> Response:  # fmt: skip
+    async def action(form: FormData) -> str:
+        reason = text(form, "reason", MAX_REASON, required=True, label="reason").strip()
+        await publisher.retract(
+            incident_id, update_id, reason, user.actor, str(form.get("nonce") or "") or None
+        )
+        return update_id
+
+    return await _act(request, incident_id, user, publisher, hub, settings, action, "retracted")
+
+
+@router.post("/incidents/{incident_id}/updates/{update_id}/pin", response_class=HTMLResponse)
+async def pin(
+    request: Request, incident_id: IncidentId, update_id: UpdateId, user: UserDep, publisher: PublisherDep,
+    hub: HubDep, settings: SettingsDep,
+) -> Response:  # fmt: skip
+    async def action(form: FormData) -> str:
+        await publisher.pin(incident_id, update_id, form.get("pinned") != "0", user.actor)
+        return update_id
+
+    return await _act(request, incident_id, user, publisher, hub, settings, action, "pinned")
+
+
+@router.post("/incidents/{incident_id}/facts", response_class=HTMLResponse)
+async def facts(
+    request: Request, incident_id: IncidentId, user: UserDep, publisher: PublisherDep, hub: HubDep,
+    settings: SettingsDep,
+) -> Response:  # fmt: skip
+    async def action(form: FormData) -> None:
+        labels, values = form.getlist("label"), form.getlist("value")
+        rows = []
+        for label, value in zip(labels, values, strict=False):
+            label, value = str(label).strip(), str(value).strip()
+            if not label and not value:
+                continue  # an empty row: left out
+            if not label or len(label) > 100 or len(value) > 1000:
+                raise FormProblem("each fact needs a label (up to 100 characters) and a value (up to 1,000)")
+            rows.append({"label": label, "value": value})
+        if len(rows) > 30:
+            raise FormProblem("at most 30 key facts")
+        await publisher.set_facts(incident_id, rows, user.actor, str(form.get("nonce") or "") or None)
+
+    return await _act(request, incident_id, user, publisher, hub, settings, action, "facts")
+
+
+@router.post("/incidents/{incident_id}/state", response_class=HTMLResponse)
+async def state(
+    request: Request, incident_id: IncidentId, user: UserDep, publisher: PublisherDep, hub: HubDep,
+    settings: SettingsDep,
+) -> Response:  # fmt: skip
+    async def action(form: FormData) -> None:
+        reason = text(form, "reason", MAX_REASON).strip() or None
+        resolve = form.get("to") == "resolved"
+        await publisher.resolve(
+            incident_id, resolve, reason, user.actor, str(form.get("nonce") or "") or None
+        )
+
+    done = "resolved" if (await request.form()).get("to") == "resolved" else "reopened"
+    return await _act(request, incident_id, user, publisher, hub, settings, action, done)
+
+
+@router.post("/incidents/{incident_id}/scheduled/{item_id}/cancel", response_class=HTMLResponse)
+async def cancel_scheduled(
+    request: Request, incident_id: IncidentId, item_id: UpdateId, user: UserDep, publisher: PublisherDep,
+    hub: HubDep, settings: SettingsDep,
+) -> Response:  # fmt: skip
+    async def action(form: FormData) -> None:
+        await request.app.state.schedules.cancel(item_id, user.actor)
+
+    return await _act(request, incident_id, user, publisher, hub, settings, action, "cancelled")
+
+
+@router.post("/preview")
+async def preview(user: UserDep, body: Annotated[str, Body(embed=True, max_length=MAX_BODY)]) -> JSONResponse:
+    """Exactly the HTML citizens will see for a Markdown body (the same renderer)."""
+    return JSONResponse({"html": markdown.render(body)})

@@ -39,7 +39,15 @@ def incidents_command() -> list[str]:
 
 def add_operator(backend: str, name: str, admin: bool = True) -> str:
     """Create an operator through the CLI; returns the token it printed."""
-    args = [*incidents_command(), "operator", "add", name, "--backend", backend]
+    return add_operator_with_link(backend, name, admin)[0]
+
+
+def add_operator_with_link(
+    backend: str, name: str, admin: bool = True, url: str = "http://127.0.0.1:8000"
+) -> tuple[str, str]:
+    """Create an operator through the CLI: the API token (stdout) and the console
+    setup link (stderr)."""
+    args = [*incidents_command(), "operator", "add", name, "--backend", backend, "--url", url]
     done = subprocess.run(
         [*args, "--admin"] if admin else args,
         capture_output=True,
@@ -48,7 +56,8 @@ def add_operator(backend: str, name: str, admin: bool = True) -> str:
         check=True,
         cwd=tempfile.gettempdir(),
     )
-    return done.stdout.strip()
+    link = next(word for word in done.stderr.split() if "/console/setup/" in word)
+    return done.stdout.strip(), link
 
 
 class ServerProcess:

@@ -104,7 +104,13 @@ class Publisher:
         return done
 
     async def post_update(
-        self, incident_id: str, body: str, next_update_at: str | None, by: Actor, idem_key: str | None
+        self,
+        incident_id: str,
+        body: str,
+        next_update_at: str | None,
+        by: Actor,
+        idem_key: str | None,
+        photos: list[JSON] | None = None,
     ) -> Appended:
         """Raises ValueError for a bad promise time, plus what :meth:`_command` raises."""
         promise = tl.check_promise(next_update_at, utc_now())
@@ -112,7 +118,7 @@ class Publisher:
         update_id = secrets.token_hex(4)
         return await self._command(
             incident_id,
-            lambda inc: tl.decide_post(inc, update_id, body, html, promise, utc_now()),
+            lambda inc: tl.decide_post(inc, update_id, body, html, promise, utc_now(), photos),
             EventType.UPDATE_POSTED,
             by,
             idem_key,

@@ -109,9 +109,10 @@ def update_title(incident: Incident, update: Update) -> str:
     return _shorten(first)
 
 
-def update_html(update: Update) -> str:
-    """The update as a feed reader should show it: current text, and in the open what
-    was withdrawn or replaced (struck through, with the reason), as on the timeline."""
+def update_html(update: Update, base_url: str = "") -> str:
+    """The update as a feed reader should show it: current text and photos, and in the
+    open what was withdrawn or replaced (struck through, with the reason), as on the
+    timeline. ``base_url`` makes the photos' addresses absolute."""
     parts: list[str] = []
     if update.retracted_at is not None:
         reason = escape(update.retraction_reason or "")
@@ -122,6 +123,9 @@ def update_html(update: Update) -> str:
         parts.append(f"<del>{update.html}</del>")
     else:
         parts.append(update.html)
+        for photo in update.photos:
+            src, width, height = escape(base_url + photo["url"]), int(photo["width"]), int(photo["height"])
+            parts.append(f'<p><img src="{src}" width="{width}" height="{height}" alt=""></p>')
         if update.next_update_at:
             when = escape(update.next_update_at)
             parts.append(f'<p>下次更新 Next update by <time datetime="{when}">{when}</time></p>')
@@ -189,7 +193,7 @@ def atom_feed(incident: Incident, base_url: str, organisation: str) -> bytes:
         _add(entry, "published", update.published_at)
         _add(entry, "updated", modified_at(update))
         # type="html": the markup travels escaped inside the text, as RFC 4287 3.1.1.2 asks.
-        _add(entry, "content", update_html(update), type="html")
+        _add(entry, "content", update_html(update, base_url), type="html")
     document: bytes = ET.tostring(feed, encoding="utf-8", xml_declaration=True)
     return document
 
@@ -234,8 +238,11 @@ def _json_item(incident: Incident, update: Update, base_url: str) -> JSON:
         "id": url,
         "url": url,
         "title": update_title(incident, update),
-        "content_html": update_html(update),
+        "content_html": update_html(update, base_url),
         "content_text": update.body,
+        **(
+            {"image": base_url + update.photos[0]["url"]} if update.photos and not update.retracted_at else {}
+        ),
         "date_published": update.published_at,
         "date_modified": modified_at(update),
         "_incidents": {

@@ -47,6 +47,7 @@ class Update:
     html: str
     published_at: str
     next_update_at: str | None
+    photos: list[JSON] = field(default_factory=list)
     revisions: list[Revision] = field(default_factory=list)
     corrected_at: str | None = None
     retracted_at: str | None = None
@@ -65,6 +66,7 @@ class Update:
             "html": self.html,
             "published_at": self.published_at,
             "next_update_at": self.next_update_at,
+            "photos": self.photos,
             "status": self.status,
             "pinned": pinned,
             "corrected_at": self.corrected_at,
@@ -149,6 +151,7 @@ def apply(incident: Incident | None, event: JSON) -> Incident:
         inc.updates[data["id"]] = Update(
             id=data["id"], body=data["body"], html=data["html"],
             published_at=data["published_at"], next_update_at=data.get("next_update_at"),
+            photos=list(data.get("photos", [])),
         )  # fmt: skip
         inc.last_update_at = data["published_at"]
         inc.next_update_at = data.get("next_update_at")
@@ -216,7 +219,13 @@ def check_promise(next_update_at: str | None, now: datetime) -> str | None:
 
 
 def decide_post(
-    inc: Incident, update_id: str, body: str, html: str, next_update_at: str | None, now: datetime
+    inc: Incident,
+    update_id: str,
+    body: str,
+    html: str,
+    next_update_at: str | None,
+    now: datetime,
+    photos: list[JSON] | None = None,
 ) -> Decision:
     if inc.state != LIVE:
         raise RuleViolation("the incident is resolved: reopen it before posting an update")
@@ -228,6 +237,7 @@ def decide_post(
         "html": html,
         "published_at": format_time(now),
         "next_update_at": next_update_at,
+        "photos": photos or [],
     }
 
 

@@ -103,6 +103,20 @@
     age.setAttribute("data-ago", d.published_at);
     age.textContent = ago(d.published_at);
     node.querySelector(".body").innerHTML = d.html; // sanitised by the server (nh3)
+    var gallery = node.querySelector(".photos");
+    (d.photos || []).forEach(function (p, i) {
+      var a = document.createElement("a"), img = document.createElement("img");
+      var scale = 240 / Math.max(p.width, p.height);
+      a.href = p.url;
+      img.src = p.thumb_url;
+      img.alt = T.photo.replace("%(n)s", i + 1);
+      img.width = Math.round(p.width * scale);
+      img.height = Math.round(p.height * scale);
+      img.loading = "lazy";
+      a.appendChild(img);
+      gallery.appendChild(a);
+    });
+    gallery.hidden = !(d.photos && d.photos.length);
     var promise = node.querySelector(".promise");
     promise.hidden = !d.next_update_at;
     if (d.next_update_at) setTime(promise.querySelector("time"), d.next_update_at);
@@ -137,6 +151,7 @@
     var node = article(d.id);
     if (!node) return;
     node.classList.add("retracted");
+    node.querySelector(".photos").hidden = true;
     node.querySelector(".badge.withdrawn").hidden = false;
     var note = node.querySelector(".withdrawn-note");
     note.hidden = false;

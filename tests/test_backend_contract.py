@@ -194,3 +194,30 @@ async def test_claims_are_exclusive_until_they_expire(backend: Backend) -> None:
 
 async def test_ping(backend: Backend) -> None:
     await backend.ping()
+
+
+# --- blobs ---------------------------------------------------------------------------
+
+EVERY_BYTE = bytes(range(256)) * 3 + b"\x00\xff\x00" + "照片".encode()  # NUL, 0xFF, invalid UTF-8
+
+
+async def test_blob_round_trips_arbitrary_bytes_with_its_type(backend: Backend) -> None:
+    key = "photo:" + uuid.uuid4().hex
+    await backend.put_blob(key, EVERY_BYTE, "image/jpeg")
+    assert await backend.get_blob(key) == (EVERY_BYTE, "image/jpeg")
+    empty = key + ":empty"
+    await backend.put_blob(empty, b"", "application/octet-stream")
+    assert await backend.get_blob(empty) == (b"", "application/octet-stream")
+
+
+async def test_missing_blob_is_none(backend: Backend) -> None:
+    assert await backend.get_blob("photo:" + uuid.uuid4().hex) is None
+
+
+async def test_put_blob_replaces_bytes_and_type(backend: Backend) -> None:
+    key = "photo:" + uuid.uuid4().hex
+    await backend.put_blob(key, b"\xff\xd8first" * 1000, "image/jpeg")
+    await backend.put_blob(key, b"RIFF\x00second", "image/webp")
+    assert await backend.get_blob(key) == (b"RIFF\x00second", "image/webp")
+    # Keys are exact: a sibling key (the thumbnail's) is a different blob.
+    assert await backend.get_blob(key + ":thumb") is None

@@ -279,7 +279,23 @@ def test_decide_post() -> None:
         "html": "<p>A</p>",
         "published_at": "2026-11-22T07:00:00.000Z",
         "next_update_at": at(60),
+        "photos": [],
     }
+    photo = {
+        "id": "a" * 24,
+        "url": "/media/x.jpg",
+        "thumb_url": "/media/x.thumb.jpg",
+        "width": 4,
+        "height": 3,
+    }
+    _, with_photo = tl.decide_post(opened().fold(), "u2", "B", "<p>B</p>", None, NOW, [photo])
+    assert with_photo["photos"] == [photo]
+    folded = tl.apply(
+        opened().fold(),
+        {"incident": "inc1", "seq": 2, "type": "update.posted", "at": at(0), "data": with_photo},
+    )
+    assert folded.updates["u2"].photos == [photo]
+    assert folded.snapshot()["updates"][0]["photos"] == [photo]
 
 
 def test_post_to_a_resolved_incident_is_refused() -> None:

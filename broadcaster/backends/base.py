@@ -14,6 +14,7 @@ Primitives:
   :class:`Listener` set with :meth:`Backend.set_listener`.
 * **documents**: small JSON values by key with a version for compare-and-set.
 * **claims**: a key held by one owner until it expires (once-only jobs).
+* **blobs**: opaque bytes by key with their content type (photos).
 """
 
 from __future__ import annotations
@@ -131,6 +132,15 @@ class Backend(Protocol):
         ...
 
     async def release(self, key: str, owner: str) -> None: ...
+
+    async def put_blob(self, key: str, data: bytes, content_type: str) -> None:
+        """Store ``data`` (any bytes) with its content type under ``key``, replacing
+        whatever was there; bytes and type change together."""
+        ...
+
+    async def get_blob(self, key: str) -> tuple[bytes, str] | None:
+        """The bytes stored under ``key`` and their content type, or None."""
+        ...
 
     async def ping(self) -> None:
         """Raise BackendError unless the store answers."""

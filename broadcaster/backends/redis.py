@@ -120,6 +120,16 @@ class RedisBackend:
             retry=Retry(NoBackoff(), 0),
             maint_notifications_config=MaintNotificationsConfig(enabled=False),
         )
+        # Blobs are binary: a client that hands bytes back as they are (the one above
+        # decodes every reply as UTF-8). Same timeouts and no retries; it connects lazily.
+        self._binary: Redis = Redis.from_url(
+            url,
+            decode_responses=False,
+            socket_timeout=SOCKET_TIMEOUT,
+            socket_connect_timeout=SOCKET_TIMEOUT,
+            retry=Retry(NoBackoff(), 0),
+            maint_notifications_config=MaintNotificationsConfig(enabled=False),
+        )
         self._append = self._redis.register_script(APPEND_LUA)
         self._put_doc = self._redis.register_script(PUT_DOC_LUA)
         self._claim = self._redis.register_script(CLAIM_LUA)
@@ -158,6 +168,7 @@ class RedisBackend:
             self._reader = None
         await self._drop_link()
         await self._redis.aclose()
+        await self._binary.aclose()
 
     async def append(
         self,
@@ -393,6 +404,20 @@ class RedisBackend:
         """Drop the claim if ``owner`` still holds it."""
         async with self._guard(f"release {key}"):
             await self._release(keys=[f"claim:{{{key}}}"], args=[owner])
+
+    async def put_blob(self, key: str, data: bytes, content_type: str) -> None:
+        """HSET ``blob:{KEY}`` type and data in one command (replaced together)."""
+        async with self._guard(f"put blob {key}"):
+            await self._binary.hset(f"blob:{{{key}}}", mapping={"type": content_type, "data": data})
+
+    async def get_blob(self, key: str) -> tuple[bytes, str] | None:
+        """The bytes at ``blob:{KEY}`` and their content type, or None."""
+        async with self._guard(f"get blob {key}"):
+            reply = await self._binary.hmget(f"blob:{{{key}}}", ["type", "data"])
+        content_type, data = cast(list[bytes | None], reply)
+        if content_type is None or data is None:
+            return None
+        return data, content_type.decode()
 
     async def ping(self) -> None:
         """Raise BackendError unless Redis answers."""

@@ -37,6 +37,7 @@ CREATE TABLE IF NOT EXISTS idem (
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS docs (key TEXT PRIMARY KEY, version INTEGER NOT NULL, body TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS claims (key TEXT PRIMARY KEY, owner TEXT NOT NULL, expires REAL NOT NULL);
+CREATE TABLE IF NOT EXISTS blobs (key TEXT PRIMARY KEY, type TEXT NOT NULL, data BLOB NOT NULL);
 """
 FIND_IDEM = "SELECT e.seq, e.text FROM idem i JOIN events e USING (log, seq) WHERE i.log = ? AND i.key = ?"
 
@@ -226,6 +227,24 @@ class SQLiteBackend:
             db.execute("DELETE FROM claims WHERE key = ? AND owner = ?", (key, owner))
 
         await self._run(txn)
+
+    async def put_blob(self, key: str, data: bytes, content_type: str) -> None:
+        def txn(db: sqlite3.Connection) -> None:
+            # One statement in autocommit mode: type and bytes are replaced together.
+            db.execute(
+                "INSERT INTO blobs VALUES (?, ?, ?) ON CONFLICT (key) DO UPDATE"
+                " SET type = excluded.type, data = excluded.data",
+                (key, content_type, data),
+            )
+
+        await self._run(txn)
+
+    async def get_blob(self, key: str) -> tuple[bytes, str] | None:
+        def query(db: sqlite3.Connection) -> tuple[bytes, str] | None:
+            row = db.execute("SELECT data, type FROM blobs WHERE key = ?", (key,)).fetchone()
+            return (bytes(row[0]), str(row[1])) if row else None
+
+        return await self._run(query)
 
     async def ping(self) -> None:
         await self._run(lambda db: db.execute("SELECT 1").fetchone())

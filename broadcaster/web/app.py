@@ -12,7 +12,7 @@ from fastapi.responses import JSONResponse, PlainTextResponse, RedirectResponse,
 from fastapi.staticfiles import StaticFiles
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from broadcaster import __version__, accounts, metrics
+from broadcaster import __version__, accounts, metrics, photos
 from broadcaster.backends import open_backend
 from broadcaster.backends.base import BackendError
 from broadcaster.config import Settings
@@ -21,7 +21,7 @@ from broadcaster.operators import has_operators
 from broadcaster.publishing import IdempotencyMismatch, Publisher
 from broadcaster.scheduling import Scheduler
 from broadcaster.timeline import NotFound, RuleViolation
-from broadcaster.web import api, console, console_admin, console_auth, feeds, live, pages, schedules
+from broadcaster.web import api, console, console_admin, console_auth, feeds, live, media, pages, schedules
 from broadcaster.web.limits import BodyLimit
 from broadcaster.web.rendering import resource_dir
 from broadcaster.web.security import SecurityHeaders
@@ -66,13 +66,19 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     app.state.settings = settings
-    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
+    uploads = {
+        "/api/photos": max(settings.max_body_bytes, media.MAX_UPLOAD_BODY),
+        # A console post carries up to six photos of 10 MB each.
+        "/console/incidents/[^/]+/updates": photos.MAX_PHOTOS_PER_UPDATE * media.MAX_UPLOAD_BODY,
+    }
+    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes, larger=uploads)
     app.add_middleware(SecurityHeaders)
     _add_error_handlers(app)
     app.include_router(api.router)
     app.include_router(live.router)
     app.include_router(pages.router)
     app.include_router(feeds.router)
+    app.include_router(media.router)
     app.include_router(schedules.router)
     app.include_router(console_admin.api)
     app.include_router(console_auth.router)

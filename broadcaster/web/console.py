@@ -14,14 +14,16 @@ from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Body, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
-from starlette.datastructures import FormData
+from starlette.datastructures import FormData, UploadFile
 
-from broadcaster import markdown
+from broadcaster import markdown, photos
 from broadcaster.events import format_time, parse_time, utc_now
 from broadcaster.publishing import IdempotencyMismatch, incident_log
 from broadcaster.timeline import Incident, NotFound, RuleViolation
+from broadcaster.types import JSON
 from broadcaster.web.api import IncidentId, UpdateId
 from broadcaster.web.deps import HubDep, PublisherDep, SettingsDep
+from broadcaster.web.media import store_photo
 from broadcaster.web.rendering import render
 from broadcaster.web.schemas import MAX_BODY, MAX_REASON, MAX_TITLE, Category, Severity
 from broadcaster.web.session import UserDep, checked_form
@@ -216,16 +218,36 @@ async def post_update(
         body = text(form, "body", MAX_BODY, required=True, label="update")
         promise = promise_from(form, settings.timezone)
         nonce = str(form.get("nonce") or "") or None
+        uploads = [f for f in form.getlist("photos") if isinstance(f, UploadFile) and f.filename]
+        if uploads and form.get("publish_at"):
+            raise FormProblem("photos: a scheduled update cannot carry photos yet; post it now instead")
+        attached = await stored_photos(publisher.backend, uploads)
         if form.get("publish_at"):
             schedules = request.app.state.schedules
             publish_at = local_to_utc(str(form.get("publish_at")), settings.timezone)
             item = await schedules.create(incident_id, body, promise, publish_at, user.actor, nonce)
             return str(item["id"])
-        done = await publisher.post_update(incident_id, body, promise, user.actor, nonce)
+        done = await publisher.post_update(incident_id, body, promise, user.actor, nonce, photos=attached)
         return str(done.event.decode()["data"]["id"])
 
     done = "scheduled" if (await request.form()).get("publish_at") else "posted"
     return await _act(request, incident_id, user, publisher, hub, settings, action, done)
+
+
+async def stored_photos(backend: Any, uploads: list[UploadFile]) -> list[JSON]:
+    """Check and store the photos of a post; any refusal names the file and the rule."""
+    if len(uploads) > photos.MAX_PHOTOS_PER_UPDATE:
+        raise FormProblem(
+            f"photos: at most {photos.MAX_PHOTOS_PER_UPDATE} per update ({len(uploads)} chosen)"
+        )
+    stored = []
+    for upload in uploads:
+        data = await upload.read(photos.MAX_BYTES + 1)
+        try:
+            stored.append(await store_photo(backend, data))
+        except photos.PhotoRejected as exc:
+            raise FormProblem(f"{upload.filename}: {exc}") from exc
+    return stored
 
 
 @router.post("/incidents/{incident_id}/updates/{update_id}/correct", response_class=HTMLResponse)

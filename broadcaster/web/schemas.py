@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from enum import StrEnum
+from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
 MAX_TITLE = 200
 MAX_BODY = 20_000
@@ -78,6 +79,9 @@ class UpdateIn(Strict):
     body: str = Field(min_length=1, max_length=MAX_BODY, description="Markdown")
     next_update_at: str | None = Field(None, description="RFC 3339 time of the next promised update")
     publish_at: str | None = Field(None, description="RFC 3339: schedule instead of posting now")
+    photos: list[Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{24}$")]] = Field(
+        default_factory=list, max_length=6, description="ids of photos uploaded to /api/photos"
+    )
 
     _body = field_validator("body")(_not_blank)
 

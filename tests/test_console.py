@@ -270,3 +270,35 @@ async def test_workspace_shows_problems_with_the_input_kept(
     )
     assert wrong_time.status_code == 422, (wrong_time.headers, wrong_time.text[:300])
     assert "label" in wrong_time.text
+
+
+async def test_schedule_draft_publish_now_and_cancel_from_the_console(
+    people: tuple[Browser, str, Browser, str, str], api: Api
+) -> None:
+    _, _, operator, _, _ = people
+    incident = await api.create()
+    path = f"/console/incidents/{incident}"
+    later = await operator.form(path, f"{path}/updates", body="晚上九点再报", publish_at="2031-01-01T21:00")
+    assert later.status_code == 303
+    draft = await operator.form(path, f"{path}/updates", body="草稿内容", draft="1")
+    assert draft.status_code == 303
+    items = (await api.http.get(f"/api/incidents/{incident}/scheduled")).json()["scheduled"]
+    by_body = {item["body"]: item for item in items}
+    assert by_body["晚上九点再报"]["status"] == "scheduled"
+    assert by_body["晚上九点再报"]["publish_at"] == "2031-01-01T13:00:00.000Z"  # 21:00 in Asia/Shanghai
+    assert by_body["草稿内容"]["status"] == "draft"
+    workspace = await operator.http.get(path)
+    assert "晚上九点再报" in workspace.text
+    assert "草稿内容" in workspace.text
+
+    published = await operator.form(path, f"{path}/scheduled/{by_body['草稿内容']['id']}/publish")
+    assert published.status_code == 303
+    cancelled = await operator.form(path, f"{path}/scheduled/{by_body['晚上九点再报']['id']}/cancel")
+    assert cancelled.status_code == 303
+    events = await api.events(incident)
+    assert [e["data"].get("body") for e in events if e["type"] == "update.posted"] == ["草稿内容"]
+    items = (await api.http.get(f"/api/incidents/{incident}/scheduled")).json()["scheduled"]
+    assert {item["body"]: item["status"] for item in items} == {
+        "草稿内容": "published",
+        "晚上九点再报": "cancelled",
+    }

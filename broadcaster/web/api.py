@@ -11,6 +11,7 @@ from broadcaster import timeline as tl
 from broadcaster.backends.base import Appended
 from broadcaster.events import dumps
 from broadcaster.web.deps import ActorDep, IdempotencyKey, PublisherDep
+from broadcaster.web.media import photo_entries
 from broadcaster.web.schemas import (
     CorrectionIn,
     FactsIn,
@@ -76,16 +77,28 @@ async def post_update(
     incident_id: IncidentId, body: UpdateIn, publisher: PublisherDep, operator: ActorDep,
     key: IdempotencyKey,
 ) -> JSONResponse:  # fmt: skip
-    if body.publish_at is not None:
-        raise HTTPException(422, "scheduled updates (publish_at) are not available yet; post without it")
+    if body.publish_at is not None:  # scheduled: 202 {"scheduled": item} (see web/schedules.py)
+        from broadcaster.web.schedules import post_scheduled
+
+        return await post_scheduled(publisher, incident_id, body, operator, key)
     try:
-        done = await publisher.post_update(incident_id, body.body, body.next_update_at, operator, key)
+        attached = await photo_entries(publisher.backend, body.photos)
+    except ValueError as exc:
+        raise HTTPException(422, f"photos: {exc}") from exc
+    try:
+        done = await publisher.post_update(
+            incident_id, body.body, body.next_update_at, operator, key, photos=attached
+        )
     except ValueError as exc:
         raise HTTPException(422, f"next_update_at: {exc}") from exc
-    event = done.event.decode()
-    update = tl.Update(**{k: event["data"].get(k) for k in ("id", "body", "html", "published_at")},
-                       next_update_at=event["data"].get("next_update_at"))  # fmt: skip
-    return _json({"update": update.to_json(), "seq": done.event.seq}, 201, done)
+    return _json({"update": posted_update(done), "seq": done.event.seq}, 201, done)
+
+
+def posted_update(done: Appended) -> dict[str, Any]:
+    """The update as its ``update.posted`` event carries it (the same for a replay)."""
+    data = done.event.decode()["data"]
+    fields = ("id", "body", "html", "published_at", "next_update_at")
+    return tl.Update(**{k: data.get(k) for k in fields}, photos=data.get("photos", [])).to_json()
 
 
 @router.patch("/{incident_id}/updates/{update_id}", summary="Correct an update in the open")

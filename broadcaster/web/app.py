@@ -42,6 +42,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.secret = await accounts.server_secret(backend, settings.secret_key)
         app.state.publisher = publisher = Publisher(backend)
         app.state.scheduler = scheduler = Scheduler(backend, publisher)
+        app.state.schedules = scheduler.schedules
         await scheduler.start()
         for warning in await backend.warnings():
             log.warning("%s", warning)

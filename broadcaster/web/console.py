@@ -205,7 +205,9 @@ async def _act(
         return await workspace(
             request, incident_id, publisher, hub, settings, user, error=str(exc), values=values, status=status
         )
-    anchor = f"#u-{result}" if isinstance(result, str) else ""
+    anchor = (
+        f"#u-{result}" if isinstance(result, str) and done in {"posted", "corrected", "retracted"} else ""
+    )
     return RedirectResponse(f"/console/incidents/{incident_id}?done={done}{anchor}", status_code=303)
 
 
@@ -221,16 +223,21 @@ async def post_update(
         uploads = [f for f in form.getlist("photos") if isinstance(f, UploadFile) and f.filename]
         if uploads and form.get("publish_at"):
             raise FormProblem("photos: a scheduled update cannot carry photos yet; post it now instead")
+        if uploads and form.get("draft"):
+            raise FormProblem("photos: a draft cannot carry photos yet; post it now instead")
         attached = await stored_photos(publisher.backend, uploads)
-        if form.get("publish_at"):
+        if form.get("publish_at") or form.get("draft"):
             schedules = request.app.state.schedules
-            publish_at = local_to_utc(str(form.get("publish_at")), settings.timezone)
-            item = await schedules.create(incident_id, body, promise, publish_at, user.actor, nonce)
-            return str(item["id"])
+            publish_at = None
+            if form.get("publish_at") and not form.get("draft"):
+                publish_at = local_to_utc(str(form.get("publish_at")), settings.timezone)
+            item, _ = await schedules.create(incident_id, body, promise, publish_at, user.actor, nonce)
+            return str(item.id)
         done = await publisher.post_update(incident_id, body, promise, user.actor, nonce, photos=attached)
         return str(done.event.decode()["data"]["id"])
 
-    done = "scheduled" if (await request.form()).get("publish_at") else "posted"
+    sent = await request.form()
+    done = "drafted" if sent.get("draft") else "scheduled" if sent.get("publish_at") else "posted"
     return await _act(request, incident_id, user, publisher, hub, settings, action, done)
 
 
@@ -340,6 +347,18 @@ async def cancel_scheduled(
         await request.app.state.schedules.cancel(item_id, user.actor)
 
     return await _act(request, incident_id, user, publisher, hub, settings, action, "cancelled")
+
+
+@router.post("/incidents/{incident_id}/scheduled/{item_id}/publish", response_class=HTMLResponse)
+async def publish_scheduled(
+    request: Request, incident_id: IncidentId, item_id: UpdateId, user: UserDep, publisher: PublisherDep,
+    hub: HubDep, settings: SettingsDep,
+) -> Response:  # fmt: skip
+    async def action(form: FormData) -> str:
+        done, _ = await request.app.state.schedules.publish_now(item_id, user.actor)
+        return str(done.event.decode()["data"]["id"])
+
+    return await _act(request, incident_id, user, publisher, hub, settings, action, "posted")
 
 
 @router.post("/preview")

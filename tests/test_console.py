@@ -302,3 +302,21 @@ async def test_schedule_draft_publish_now_and_cancel_from_the_console(
         "草稿内容": "published",
         "晚上九点再报": "cancelled",
     }
+
+
+async def test_a_scheduled_update_is_edited_before_it_is_due(
+    people: tuple[Browser, str, Browser, str, str], api: Api
+) -> None:
+    _, _, operator, _, _ = people
+    incident = await api.create()
+    path = f"/console/incidents/{incident}"
+    await operator.form(path, f"{path}/updates", body="原定内容", publish_at="2031-01-01T21:00")
+    (item,) = (await api.http.get(f"/api/incidents/{incident}/scheduled")).json()["scheduled"]
+    edited = await operator.form(
+        path, f"{path}/scheduled/{item['id']}/edit", body="改后内容", publish_at="2031-01-02T08:30"
+    )
+    assert edited.status_code == 303
+    (item,) = (await api.http.get(f"/api/incidents/{incident}/scheduled")).json()["scheduled"]
+    assert item["body"] == "改后内容"
+    assert item["publish_at"] == "2031-01-02T00:30:00.000Z"
+    assert item["status"] == "scheduled"

@@ -349,6 +349,20 @@ async def cancel_scheduled(
     return await _act(request, incident_id, user, publisher, hub, settings, action, "cancelled")
 
 
+@router.post("/incidents/{incident_id}/scheduled/{item_id}/edit", response_class=HTMLResponse)
+async def edit_scheduled(
+    request: Request, incident_id: IncidentId, item_id: UpdateId, user: UserDep, publisher: PublisherDep,
+    hub: HubDep, settings: SettingsDep,
+) -> Response:  # fmt: skip
+    async def action(form: FormData) -> None:
+        body = text(form, "body", MAX_BODY, required=True, label="update")
+        when = str(form.get("publish_at") or "")
+        publish_at = local_to_utc(when, settings.timezone) if when else None
+        await request.app.state.schedules.edit(item_id, {"body": body, "publish_at": publish_at}, user.actor)
+
+    return await _act(request, incident_id, user, publisher, hub, settings, action, "rescheduled")
+
+
 @router.post("/incidents/{incident_id}/scheduled/{item_id}/publish", response_class=HTMLResponse)
 async def publish_scheduled(
     request: Request, incident_id: IncidentId, item_id: UpdateId, user: UserDep, publisher: PublisherDep,

@@ -200,11 +200,21 @@
     if ("summary" in d && $("summary")) { $("summary").textContent = d.summary; $("summary").hidden = !d.summary; }
     if ("area" in d && $("area")) { $("area").textContent = d.area; $("area").hidden = !d.area; }
   }
-  function state(live) {
+  function state(live, d, ev) {
     var el = $("state");
     if (el) { el.textContent = live ? T.live : T.resolved; el.className = "state " + (live ? "live" : "resolved"); }
+    var note = $("resolution");
+    if (note) {
+      note.hidden = live;
+      if (!live) {
+        setTime(note.querySelector("time"), ev.at);
+        var reason = note.querySelector(".reason");
+        reason.hidden = !d.reason;
+        reason.textContent = d.reason ? ": " + d.reason : "";
+      }
+    }
     if (!live) setNext(null);
-    announce(live ? T.live : T.resolved);
+    announce(live ? T.live : T.resolved + (d.reason ? ": " + d.reason : ""));
   }
   var handlers = {
     "update.posted": posted,
@@ -214,8 +224,8 @@
     "update.unpinned": unpinned,
     "facts.changed": facts,
     "incident.edited": edited,
-    "incident.resolved": function () { state(false); },
-    "incident.reopened": function () { state(true); }
+    "incident.resolved": function (d, ev) { state(false, d, ev); },
+    "incident.reopened": function (d, ev) { state(true, d, ev); }
   };
 
   function apply(ev) {

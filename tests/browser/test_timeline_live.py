@@ -92,6 +92,7 @@ async def test_updates_arrive_live_and_change_in_place(api: Api, tab: Tab) -> No
     await expect(page.locator("#title")).to_have_text("文化路爆管（已更新标题）")
     await api.http.post(f"/api/incidents/{incident}/resolve", json={"reason": "供水恢复"})
     await expect(page.locator("#state")).to_have_text("已结束")
+    await expect(page.locator("#resolution")).to_contain_text("供水恢复")
     await expect(page.locator("#next-update")).to_be_hidden()
 
     assert await page.evaluate("window.__sameDocument") is True  # never reloaded

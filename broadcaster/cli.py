@@ -7,7 +7,6 @@ import asyncio
 import logging
 import os
 import sys
-import warnings
 
 from broadcaster import accounts
 from broadcaster.backends import open_backend
@@ -69,20 +68,14 @@ def serve(args: argparse.Namespace) -> int:
         "serving on http://%s:%d/ (backend %s, %d worker%s)",
         host, args.port, settings.backend, args.workers, "" if args.workers == 1 else "s",
     )  # fmt: skip
-    # uvicorn's "websockets" protocol is chosen on purpose (see below); its
-    # deprecation notice would only alarm an operator. Workers inherit the variable.
-    quiet = "ignore:The `websockets` implementation is deprecated"
-    os.environ["PYTHONWARNINGS"] = ",".join(filter(None, [os.environ.get("PYTHONWARNINGS"), quiet]))
-    warnings.filterwarnings("ignore", message="The `websockets` implementation is deprecated")
     uvicorn.run(
         "broadcaster.web.app:create_app",
         factory=True,
         host=args.host,
         port=args.port,
         workers=args.workers,
-        # Not "websockets-sansio": under connection churn it dropped live connections
-        # without a close frame (see uvicorn issues 3047/3051); the race test catches it.
-        ws="websockets",
+        # Live sockets are written straight to their transports (see web/livesocket.py).
+        ws="broadcaster.web.livesocket:LiveSocket",
         ws_per_message_deflate=False,  # would compress the same bytes once per connection
         log_level=args.log_level,
         access_log=args.log_level == "debug",

@@ -75,21 +75,38 @@ def join_parts(head: str, seq: int, tail: str) -> str:
     return f"{head}{seq}{tail}"
 
 
+def text_frame(payload: bytes) -> bytes:
+    """A complete, unmasked WebSocket text frame (RFC 6455 5.2): what a server sends.
+
+    Built once per event; the same bytes are then written to every connection.
+    """
+    size = len(payload)
+    if size < 126:
+        return bytes((0x81, size)) + payload
+    if size < 1 << 16:
+        return bytes((0x81, 126)) + size.to_bytes(2, "big") + payload
+    return bytes((0x81, 127)) + size.to_bytes(8, "big") + payload
+
+
 @dataclass(frozen=True, slots=True)
 class Event:
-    """An event as stored: its log, its seq and its encoding, made once and shared.
+    """An event as stored: its log, its seq and its encodings, made once and shared.
 
-    ``text`` is what a WebSocket text frame carries; ``payload`` the same as UTF-8
-    bytes, computed once so that no connection encodes it again.
+    ``text`` is what a WebSocket text message carries; ``payload`` the same as UTF-8
+    bytes and ``frame`` as a WebSocket frame, computed once so that no connection
+    encodes it again.
     """
 
     log: str
     seq: int
     text: str
     payload: bytes = field(init=False, repr=False, compare=False)
+    frame: bytes = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "payload", self.text.encode())
+        payload = self.text.encode()
+        object.__setattr__(self, "payload", payload)
+        object.__setattr__(self, "frame", text_frame(payload))
 
     def decode(self) -> JSON:
         value: JSON = json.loads(self.text)

@@ -19,6 +19,7 @@ import logging
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Generic, Protocol, TypeVar
 
 from broadcaster import metrics
 from broadcaster.backends.base import Backend, BackendError
@@ -36,6 +37,19 @@ class Overflow(Exception):
 
 class Closed(Exception):
     """The hub is shutting down; the reader should resume on another process."""
+
+
+class Reader(Protocol):
+    """Anything the hub hands events to: a queue (:class:`Subscription`) or a socket
+    that writes them straight out (``broadcaster.web.livesocket``)."""
+
+    def push(self, event: Event) -> bool:
+        """Take an event without waiting; False if this reader must be dropped."""
+        ...
+
+    def close(self) -> None:
+        """The hub is done with this reader (it closes, or the reader left)."""
+        ...
 
 
 class Subscription:
@@ -97,7 +111,7 @@ class Subscription:
 class Channel:
     log: str
     last: int | None = None  # None until the upstream subscription is in effect
-    subs: set[Subscription] = field(default_factory=set)
+    subs: set[Reader] = field(default_factory=set)
     held: list[Event] = field(default_factory=list)  # arrived while not ready or refilling
     filling: bool = False
     dirty: bool = False  # a refill was asked for while one was running
@@ -105,8 +119,11 @@ class Channel:
     idle: asyncio.TimerHandle | None = None
 
 
+R = TypeVar("R", bound=Reader)
+
+
 @dataclass
-class Opening:
+class Opening(Generic[R]):
     """A reader's start: events to send first, then the live subscription.
 
     ``reset`` is set (to the log's last seq) when the requested ``since`` lies
@@ -114,7 +131,7 @@ class Opening:
     reader holds once ``history`` is sent; live events at or below it are skipped.
     """
 
-    sub: Subscription
+    sub: R
     history: list[Event]
     cursor: int
     reset: int | None = None
@@ -152,7 +169,8 @@ class Hub:
 
     def _deliver(self, channel: Channel, event: Event) -> None:
         channel.last = event.seq
-        dropped = [sub for sub in channel.subs if not sub.push(event)]
+        # A snapshot: a reader that fails may leave the set while we go through it.
+        dropped = [sub for sub in tuple(channel.subs) if not sub.push(event)]
         metrics.DELIVERIES.inc(len(channel.subs) - len(dropped))
         for sub in dropped:
             channel.subs.discard(sub)
@@ -225,24 +243,31 @@ class Hub:
         channel.last = await self.backend.head(channel.log)
         self._release_held(channel)
 
-    async def open(self, log_name: str, since: int | None) -> Opening:
-        """Subscribe a reader to a log, from ``since`` (None: from now on).
+    async def open(self, log_name: str, since: int | None) -> Opening[Subscription]:
+        """Subscribe a queue to a log, from ``since`` (None: from now on).
+
+        Raises:
+            BackendError: the store cannot be reached.
+        """
+        return await self.attach(log_name, since, Subscription(self.queue_limit))
+
+    async def attach(self, log_name: str, since: int | None, reader: R) -> Opening[R]:
+        """Subscribe any reader: it gets every event after the opening's history.
 
         Raises:
             BackendError: the store cannot be reached.
         """
         channel = await self._channel(log_name)
-        sub = Subscription(self.queue_limit)
-        channel.subs.add(sub)
+        channel.subs.add(reader)
         start = channel.last
         assert start is not None
         try:
-            return await self._history(log_name, sub, since, start)
+            return await self._history(log_name, reader, since, start)
         except BaseException:
-            self.close(log_name, sub)
+            self.close(log_name, reader)
             raise
 
-    async def _history(self, log_name: str, sub: Subscription, since: int | None, start: int) -> Opening:
+    async def _history(self, log_name: str, sub: R, since: int | None, start: int) -> Opening[R]:
         if since is None or since == start:
             return Opening(sub, [], start)
         if since > start:
@@ -256,7 +281,7 @@ class Hub:
             return Opening(sub, [], start, reset=start)  # older than the retained history
         return Opening(sub, history, start)
 
-    def close(self, log_name: str, sub: Subscription) -> None:
+    def close(self, log_name: str, sub: Reader) -> None:
         """Detach a reader; the channel is dropped after a while without readers."""
         sub.close()
         channel = self._channels.get(log_name)

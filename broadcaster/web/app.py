@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 from urllib.parse import quote
 
 from fastapi import FastAPI, Request
@@ -34,7 +35,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
 
     @asynccontextmanager
-    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    async def lifespan(app: FastAPI) -> AsyncIterator[dict[str, Any]]:
         backend = open_backend(settings.backend)
         await backend.start()
         hub = Hub(backend, settings.live_queue)
@@ -54,7 +55,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             )
         log.info("backend %s ready", settings.backend)
         try:
-            yield
+            # Lifespan state reaches uvicorn's protocols: the live sockets find the hub here.
+            yield {"hub": hub, "live_buffer": settings.live_queue * 2048}
         finally:
             await scheduler.aclose()
             await hub.aclose()

@@ -23,7 +23,7 @@ from starlette.websockets import WebSocketState
 from broadcaster import metrics
 from broadcaster.backends.base import BackendError
 from broadcaster.events import Event, dumps
-from broadcaster.hub import Closed, Hub, Opening, Overflow
+from broadcaster.hub import Closed, Hub, Opening, Overflow, Subscription
 from broadcaster.publishing import incident_log
 from broadcaster.web.api import IncidentId
 from broadcaster.web.deps import HubDep
@@ -52,7 +52,7 @@ def reset_message(seq: int) -> str:
     return dumps({"type": "reset", "seq": seq})
 
 
-async def _open(hub: Hub, incident_id: str, since: int | None) -> Opening | None:
+async def _open(hub: Hub, incident_id: str, since: int | None) -> Opening[Subscription] | None:
     """None when there is no such incident."""
     log_name = incident_log(incident_id)
     if await hub.backend.head(log_name) == 0:
@@ -120,7 +120,7 @@ async def live(websocket: WebSocket, incident_id: str, hub: HubDep) -> None:
             await asyncio.wait_for(websocket.close(code, reason), 1)
 
 
-async def _send_all(websocket: WebSocket, opening: Opening) -> None:
+async def _send_all(websocket: WebSocket, opening: Opening[Subscription]) -> None:
     if opening.reset is not None:
         await websocket.send_text(reset_message(opening.reset))
     cursor = opening.cursor - len(opening.history)
@@ -132,7 +132,7 @@ async def _send_all(websocket: WebSocket, opening: Opening) -> None:
         batch = await opening.sub.next_batch()
 
 
-async def _drain_client(websocket: WebSocket, opening: Opening) -> None:
+async def _drain_client(websocket: WebSocket, opening: Opening[Subscription]) -> None:
     """Read (and ignore) what the client sends, so a vanished client is noticed
     while its incident is quiet; a client that floods or sends binary is closed."""
     try:
@@ -179,7 +179,7 @@ def sse_frame(event: Event) -> bytes:
     return b"id: %d\ndata: %s\n\n" % (event.seq, event.payload)
 
 
-async def _sse(hub: Hub, incident_id: str, opening: Opening) -> AsyncIterator[bytes]:
+async def _sse(hub: Hub, incident_id: str, opening: Opening[Subscription]) -> AsyncIterator[bytes]:
     metrics.LIVE_CONNECTIONS.labels("sse").inc()
     try:
         yield b"retry: 2000\n\n"

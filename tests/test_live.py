@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import random
 import re
 import socket
+import subprocess
+import sys
 from collections.abc import Iterator
 from typing import Any
 
@@ -16,7 +19,7 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
 from tests.support.client import Api, LiveReader
-from tests.support.redis_server import RedisServer
+from tests.support.redis_server import RedisServer, free_port
 from tests.support.server import ServerProcess, add_operator, scaled
 
 
@@ -281,3 +284,34 @@ async def test_slow_reader_is_closed_and_others_keep_receiving(sqlite_url: str, 
         assert got < posts + 1
         await good.close()
         await api.aclose()
+
+
+async def test_other_asgi_servers_get_the_asgi_live_route(
+    tmp_path: Any, sqlite_token: str, sqlite_url: str
+) -> None:
+    """`uvicorn incidents:app` (no custom protocol) still serves the contract's live route."""
+    port = free_port()
+    env = {**os.environ, "INCIDENTS_BACKEND": sqlite_url}
+    server = subprocess.Popen(
+        [sys.executable, "-m", "uvicorn", "incidents:app", "--port", str(port), "--ws", "websockets-sansio"],
+        cwd=tmp_path, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        api = Api(f"http://127.0.0.1:{port}", sqlite_token)
+        async with asyncio.timeout(scaled(20)):
+            while True:
+                try:
+                    if (await api.http.get("/healthz")).status_code == 200:
+                        break
+                except httpx.TransportError:
+                    await asyncio.sleep(0.1)
+        incident = await api.create()
+        await api.post(incident, "一")
+        reader = await LiveReader.open(f"ws://127.0.0.1:{port}", incident, since=0)
+        await api.post(incident, "二")
+        assert await reader.until_seq(3) == [1, 2, 3]
+        await reader.close()
+        await api.aclose()
+    finally:
+        server.terminate()
+        server.wait(10)

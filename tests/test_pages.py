@@ -222,3 +222,15 @@ async def test_pages_without_javascript_hold_the_whole_story(api: Api) -> None:
     assert re.search(r'<section id="pinned"[^>]*>\s*<h2', text)  # shown, not hidden
     missing = await api.http.get("/incidents/nope0000")
     assert missing.status_code == 404
+
+
+async def test_cached_page_changes_with_the_timeline(api: Api) -> None:
+    incident = await api.create()
+    await api.post(incident, "第一条")
+    first = (await page(api, f"/incidents/{incident}")).text
+    assert (await page(api, f"/incidents/{incident}")).text == first  # served again, unchanged
+    await api.post(incident, "第二条")
+    second = (await page(api, f"/incidents/{incident}")).text
+    assert "第二条" in second  # a new seq is a new page, never a stale one
+    english = (await page(api, f"/incidents/{incident}", **{"Accept-Language": "en"})).text
+    assert '<html lang="en">' in english

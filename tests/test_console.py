@@ -290,6 +290,9 @@ async def test_schedule_draft_publish_now_and_cancel_from_the_console(
     workspace = await operator.http.get(path)
     assert "晚上九点再报" in workspace.text
     assert "草稿内容" in workspace.text
+    dashboard = await operator.http.get("/console")
+    assert dashboard.status_code == 200
+    assert "晚上九点再报" in dashboard.text  # drafts and scheduled items, all incidents
 
     published = await operator.form(path, f"{path}/scheduled/{by_body['草稿内容']['id']}/publish")
     assert published.status_code == 303

@@ -8,17 +8,20 @@ one-time nonce used as the ``Idempotency-Key``: a double submit posts once.
 from __future__ import annotations
 
 import secrets
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Annotated, Any
 from zoneinfo import ZoneInfo
 
-from fastapi import APIRouter, Body, Request
+from fastapi import APIRouter, Body, Depends, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from starlette.datastructures import FormData, UploadFile
 
 from broadcaster import markdown, photos
+from broadcaster.config import Settings
 from broadcaster.events import format_time, parse_time, utc_now
-from broadcaster.publishing import IdempotencyMismatch, incident_log
+from broadcaster.hub import Hub
+from broadcaster.publishing import IdempotencyMismatch, Publisher, incident_log
 from broadcaster.timeline import Incident, NotFound, RuleViolation
 from broadcaster.types import JSON
 from broadcaster.web.api import IncidentId, UpdateId
@@ -26,10 +29,30 @@ from broadcaster.web.deps import HubDep, PublisherDep, SettingsDep
 from broadcaster.web.media import store_photo
 from broadcaster.web.rendering import render
 from broadcaster.web.schemas import MAX_BODY, MAX_REASON, MAX_TITLE, Category, Severity
-from broadcaster.web.session import UserDep, checked_form
+from broadcaster.web.session import ConsoleUser, UserDep, checked_form
 
 router = APIRouter(prefix="/console", include_in_schema=False)
 PROMISES = (15, 30, 60)
+
+
+@dataclass(frozen=True, slots=True)
+class Desk:
+    """What every workspace action needs: the request, the operator, the services."""
+
+    request: Request
+    user: ConsoleUser
+    publisher: Publisher
+    hub: Hub
+    settings: Settings
+
+
+async def _desk(
+    request: Request, user: UserDep, publisher: PublisherDep, hub: HubDep, settings: SettingsDep
+) -> Desk:
+    return Desk(request, user, publisher, hub, settings)
+
+
+DeskDep = Annotated[Desk, Depends(_desk)]
 
 
 class FormProblem(Exception):
@@ -74,17 +97,14 @@ def overdue_minutes(incident: Incident) -> int | None:
 
 
 async def workspace(
-    request: Request,
+    desk: Desk,
     incident_id: str,
-    publisher: Any,
-    hub: Any,
-    settings: Any,
-    user: Any,
     *,
     error: str | None = None,
     values: dict[str, Any] | None = None,
     status: int = 200,
 ) -> HTMLResponse:
+    request, publisher, hub, settings, user = desk.request, desk.publisher, desk.hub, desk.settings, desk.user
     incident = await publisher.get(incident_id)
     scheduled = await scheduled_items(request, incident_id)
     context = {
@@ -124,9 +144,7 @@ async def dashboard(
         "user": user,
         "live": live,
         "resolved": [i for i in incidents if i.state == "resolved"][:10],
-        "scheduled": [
-            s for s in await scheduled_items(request, None) if s.get("status") in {"draft", "scheduled"}
-        ],
+        "scheduled": [s for s in await scheduled_items(request, None) if s.status in {"draft", "scheduled"}],
     }
     return render(request, "console/dashboard.html", context, settings)
 
@@ -174,37 +192,19 @@ async def create_incident(
 
 
 @router.get("/incidents/{incident_id}", response_class=HTMLResponse)
-async def incident_workspace(
-    request: Request,
-    incident_id: IncidentId,
-    user: UserDep,
-    publisher: PublisherDep,
-    hub: HubDep,
-    settings: SettingsDep,
-) -> Response:
-    return await workspace(request, incident_id, publisher, hub, settings, user)
+async def incident_workspace(incident_id: IncidentId, desk: DeskDep) -> Response:
+    return await workspace(desk, incident_id)
 
 
-async def _act(
-    request: Request,
-    incident_id: str,
-    user: Any,
-    publisher: Any,
-    hub: Any,
-    settings: Any,
-    action: Any,
-    done: str,
-) -> Response:
+async def _act(desk: Desk, incident_id: str, action: Any, done: str) -> Response:
     """Run one workspace action; on a problem show the workspace again with the input."""
-    form = await checked_form(request, user)
+    form = await checked_form(desk.request, desk.user)
     try:
         result = await action(form)
     except (FormProblem, RuleViolation, NotFound, IdempotencyMismatch, ValueError) as exc:
         status = 409 if isinstance(exc, RuleViolation) else 404 if isinstance(exc, NotFound) else 422
         values = {k: v for k, v in form.items() if isinstance(v, str)}
-        return await workspace(
-            request, incident_id, publisher, hub, settings, user, error=str(exc), values=values, status=status
-        )
+        return await workspace(desk, incident_id, error=str(exc), values=values, status=status)
     anchor = (
         f"#u-{result}" if isinstance(result, str) and done in {"posted", "corrected", "retracted"} else ""
     )
@@ -212,33 +212,32 @@ async def _act(
 
 
 @router.post("/incidents/{incident_id}/updates", response_class=HTMLResponse)
-async def post_update(
-    request: Request, incident_id: IncidentId, user: UserDep, publisher: PublisherDep, hub: HubDep,
-    settings: SettingsDep,
-) -> Response:  # fmt: skip
+async def post_update(incident_id: IncidentId, desk: DeskDep) -> Response:
     async def action(form: FormData) -> str:
         body = text(form, "body", MAX_BODY, required=True, label="update")
-        promise = promise_from(form, settings.timezone)
+        promise = promise_from(form, desk.settings.timezone)
         nonce = str(form.get("nonce") or "") or None
         uploads = [f for f in form.getlist("photos") if isinstance(f, UploadFile) and f.filename]
         if uploads and form.get("publish_at"):
             raise FormProblem("photos: a scheduled update cannot carry photos yet; post it now instead")
         if uploads and form.get("draft"):
             raise FormProblem("photos: a draft cannot carry photos yet; post it now instead")
-        attached = await stored_photos(publisher.backend, uploads)
+        attached = await stored_photos(desk.publisher.backend, uploads)
         if form.get("publish_at") or form.get("draft"):
-            schedules = request.app.state.schedules
+            schedules = desk.request.app.state.schedules
             publish_at = None
             if form.get("publish_at") and not form.get("draft"):
-                publish_at = local_to_utc(str(form.get("publish_at")), settings.timezone)
-            item, _ = await schedules.create(incident_id, body, promise, publish_at, user.actor, nonce)
+                publish_at = local_to_utc(str(form.get("publish_at")), desk.settings.timezone)
+            item, _ = await schedules.create(incident_id, body, promise, publish_at, desk.user.actor, nonce)
             return str(item.id)
-        done = await publisher.post_update(incident_id, body, promise, user.actor, nonce, photos=attached)
+        done = await desk.publisher.post_update(
+            incident_id, body, promise, desk.user.actor, nonce, photos=attached
+        )
         return str(done.event.decode()["data"]["id"])
 
-    sent = await request.form()
+    sent = await desk.request.form()
     done = "drafted" if sent.get("draft") else "scheduled" if sent.get("publish_at") else "posted"
-    return await _act(request, incident_id, user, publisher, hub, settings, action, done)
+    return await _act(desk, incident_id, action, done)
 
 
 async def stored_photos(backend: Any, uploads: list[UploadFile]) -> list[JSON]:
@@ -258,53 +257,41 @@ async def stored_photos(backend: Any, uploads: list[UploadFile]) -> list[JSON]:
 
 
 @router.post("/incidents/{incident_id}/updates/{update_id}/correct", response_class=HTMLResponse)
-async def correct(
-    request: Request, incident_id: IncidentId, update_id: UpdateId, user: UserDep, publisher: PublisherDep,
-    hub: HubDep, settings: SettingsDep,
-) -> Response:  # fmt: skip
+async def correct(incident_id: IncidentId, update_id: UpdateId, desk: DeskDep) -> Response:
     async def action(form: FormData) -> str:
         body = text(form, "body", MAX_BODY, required=True, label="corrected text")
         reason = text(form, "reason", MAX_REASON, required=True, label="reason").strip()
-        await publisher.correct(
-            incident_id, update_id, body, reason, user.actor, str(form.get("nonce") or "") or None
+        await desk.publisher.correct(
+            incident_id, update_id, body, reason, desk.user.actor, str(form.get("nonce") or "") or None
         )
         return update_id
 
-    return await _act(request, incident_id, user, publisher, hub, settings, action, "corrected")
+    return await _act(desk, incident_id, action, "corrected")
 
 
 @router.post("/incidents/{incident_id}/updates/{update_id}/retract", response_class=HTMLResponse)
-async def retract(
-    request: Request, incident_id: IncidentId, update_id: UpdateId, user: UserDep, publisher: PublisherDep,
-    hub: HubDep, settings: SettingsDep,
-) -> Response:  # fmt: skip
+async def retract(incident_id: IncidentId, update_id: UpdateId, desk: DeskDep) -> Response:
     async def action(form: FormData) -> str:
         reason = text(form, "reason", MAX_REASON, required=True, label="reason").strip()
-        await publisher.retract(
-            incident_id, update_id, reason, user.actor, str(form.get("nonce") or "") or None
+        await desk.publisher.retract(
+            incident_id, update_id, reason, desk.user.actor, str(form.get("nonce") or "") or None
         )
         return update_id
 
-    return await _act(request, incident_id, user, publisher, hub, settings, action, "retracted")
+    return await _act(desk, incident_id, action, "retracted")
 
 
 @router.post("/incidents/{incident_id}/updates/{update_id}/pin", response_class=HTMLResponse)
-async def pin(
-    request: Request, incident_id: IncidentId, update_id: UpdateId, user: UserDep, publisher: PublisherDep,
-    hub: HubDep, settings: SettingsDep,
-) -> Response:  # fmt: skip
+async def pin(incident_id: IncidentId, update_id: UpdateId, desk: DeskDep) -> Response:
     async def action(form: FormData) -> str:
-        await publisher.pin(incident_id, update_id, form.get("pinned") != "0", user.actor)
+        await desk.publisher.pin(incident_id, update_id, form.get("pinned") != "0", desk.user.actor)
         return update_id
 
-    return await _act(request, incident_id, user, publisher, hub, settings, action, "pinned")
+    return await _act(desk, incident_id, action, "pinned")
 
 
 @router.post("/incidents/{incident_id}/facts", response_class=HTMLResponse)
-async def facts(
-    request: Request, incident_id: IncidentId, user: UserDep, publisher: PublisherDep, hub: HubDep,
-    settings: SettingsDep,
-) -> Response:  # fmt: skip
+async def facts(incident_id: IncidentId, desk: DeskDep) -> Response:
     async def action(form: FormData) -> None:
         labels, values = form.getlist("label"), form.getlist("value")
         rows = []
@@ -317,62 +304,54 @@ async def facts(
             rows.append({"label": label, "value": value})
         if len(rows) > 30:
             raise FormProblem("at most 30 key facts")
-        await publisher.set_facts(incident_id, rows, user.actor, str(form.get("nonce") or "") or None)
+        await desk.publisher.set_facts(
+            incident_id, rows, desk.user.actor, str(form.get("nonce") or "") or None
+        )
 
-    return await _act(request, incident_id, user, publisher, hub, settings, action, "facts")
+    return await _act(desk, incident_id, action, "facts")
 
 
 @router.post("/incidents/{incident_id}/state", response_class=HTMLResponse)
-async def state(
-    request: Request, incident_id: IncidentId, user: UserDep, publisher: PublisherDep, hub: HubDep,
-    settings: SettingsDep,
-) -> Response:  # fmt: skip
+async def state(incident_id: IncidentId, desk: DeskDep) -> Response:
     async def action(form: FormData) -> None:
         reason = text(form, "reason", MAX_REASON).strip() or None
         resolve = form.get("to") == "resolved"
-        await publisher.resolve(
-            incident_id, resolve, reason, user.actor, str(form.get("nonce") or "") or None
+        await desk.publisher.resolve(
+            incident_id, resolve, reason, desk.user.actor, str(form.get("nonce") or "") or None
         )
 
-    done = "resolved" if (await request.form()).get("to") == "resolved" else "reopened"
-    return await _act(request, incident_id, user, publisher, hub, settings, action, done)
+    done = "resolved" if (await desk.request.form()).get("to") == "resolved" else "reopened"
+    return await _act(desk, incident_id, action, done)
 
 
 @router.post("/incidents/{incident_id}/scheduled/{item_id}/cancel", response_class=HTMLResponse)
-async def cancel_scheduled(
-    request: Request, incident_id: IncidentId, item_id: UpdateId, user: UserDep, publisher: PublisherDep,
-    hub: HubDep, settings: SettingsDep,
-) -> Response:  # fmt: skip
+async def cancel_scheduled(incident_id: IncidentId, item_id: UpdateId, desk: DeskDep) -> Response:
     async def action(form: FormData) -> None:
-        await request.app.state.schedules.cancel(item_id, user.actor)
+        await desk.request.app.state.schedules.cancel(item_id, desk.user.actor)
 
-    return await _act(request, incident_id, user, publisher, hub, settings, action, "cancelled")
+    return await _act(desk, incident_id, action, "cancelled")
 
 
 @router.post("/incidents/{incident_id}/scheduled/{item_id}/edit", response_class=HTMLResponse)
-async def edit_scheduled(
-    request: Request, incident_id: IncidentId, item_id: UpdateId, user: UserDep, publisher: PublisherDep,
-    hub: HubDep, settings: SettingsDep,
-) -> Response:  # fmt: skip
+async def edit_scheduled(incident_id: IncidentId, item_id: UpdateId, desk: DeskDep) -> Response:
     async def action(form: FormData) -> None:
         body = text(form, "body", MAX_BODY, required=True, label="update")
         when = str(form.get("publish_at") or "")
-        publish_at = local_to_utc(when, settings.timezone) if when else None
-        await request.app.state.schedules.edit(item_id, {"body": body, "publish_at": publish_at}, user.actor)
+        publish_at = local_to_utc(when, desk.settings.timezone) if when else None
+        await desk.request.app.state.schedules.edit(
+            item_id, {"body": body, "publish_at": publish_at}, desk.user.actor
+        )
 
-    return await _act(request, incident_id, user, publisher, hub, settings, action, "rescheduled")
+    return await _act(desk, incident_id, action, "rescheduled")
 
 
 @router.post("/incidents/{incident_id}/scheduled/{item_id}/publish", response_class=HTMLResponse)
-async def publish_scheduled(
-    request: Request, incident_id: IncidentId, item_id: UpdateId, user: UserDep, publisher: PublisherDep,
-    hub: HubDep, settings: SettingsDep,
-) -> Response:  # fmt: skip
+async def publish_scheduled(incident_id: IncidentId, item_id: UpdateId, desk: DeskDep) -> Response:
     async def action(form: FormData) -> str:
-        done, _ = await request.app.state.schedules.publish_now(item_id, user.actor)
+        done, _ = await desk.request.app.state.schedules.publish_now(item_id, desk.user.actor)
         return str(done.event.decode()["data"]["id"])
 
-    return await _act(request, incident_id, user, publisher, hub, settings, action, "posted")
+    return await _act(desk, incident_id, action, "posted")
 
 
 @router.post("/preview")

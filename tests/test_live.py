@@ -16,7 +16,7 @@ from typing import Any
 import httpx
 import pytest
 from websockets.asyncio.client import ClientConnection, connect
-from websockets.exceptions import ConnectionClosed
+from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from tests.support.client import Api, LiveReader
 from tests.support.redis_server import RedisServer, free_port
@@ -315,3 +315,21 @@ async def test_other_asgi_servers_get_the_asgi_live_route(
     finally:
         server.terminate()
         server.wait(10)
+
+
+async def test_live_connections_per_address_are_capped(sqlite_url: str, sqlite_token: str) -> None:
+    with ServerProcess(sqlite_url, env={"INCIDENTS_LIVE_PER_ADDRESS": "3"}) as server:
+        api = Api(server.url, sqlite_token)
+        incident = await api.create()
+        readers = [await LiveReader.open(server.ws_url(""), incident, since=0) for _ in range(3)]
+        with pytest.raises(InvalidStatus) as refused:
+            await connect(server.ws_url(f"/api/incidents/{incident}/live"), open_timeout=scaled(5))
+        assert refused.value.response.status_code == 429
+        assert refused.value.response.headers["Retry-After"] == "30"
+        await readers[0].close()
+        await asyncio.sleep(0.3)
+        again = await LiveReader.open(server.ws_url(""), incident, since=0)  # a slot came free
+        assert await again.until_seq(1) == [1]
+        for reader in [*readers[1:], again]:
+            await reader.close()
+        await api.aclose()

@@ -234,3 +234,25 @@ async def test_cached_page_changes_with_the_timeline(api: Api) -> None:
     assert "第二条" in second  # a new seq is a new page, never a stale one
     english = (await page(api, f"/incidents/{incident}", **{"Accept-Language": "en"})).text
     assert '<html lang="en">' in english
+
+
+async def test_public_reads_are_readable_anywhere_and_writes_are_not(
+    api: Api, sqlite_server: ServerProcess
+) -> None:
+    incident = await api.create()
+    for path in (
+        f"/api/incidents/{incident}",
+        f"/api/incidents/{incident}/events",
+        f"/incidents/{incident}/feed.json",
+    ):
+        answer = await api.http.get(path, headers={"Origin": "https://news.example"})
+        assert answer.headers.get_list("access-control-allow-origin") == ["*"], path
+    private = await api.http.get("/api/audit", headers={"Origin": "https://news.example"})
+    assert "access-control-allow-origin" not in private.headers
+    preflight = await api.http.request(
+        "OPTIONS", f"/api/incidents/{incident}/updates",
+        headers={"Origin": "https://news.example", "Access-Control-Request-Method": "POST"},
+    )  # fmt: skip
+    assert "access-control-allow-origin" not in preflight.headers  # the browser refuses the write
+    page = await api.http.get(f"/incidents/{incident}")
+    assert "access-control-allow-origin" not in page.headers

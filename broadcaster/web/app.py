@@ -56,7 +56,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         log.info("backend %s ready", settings.backend)
         try:
             # Lifespan state reaches uvicorn's protocols: the live sockets find the hub here.
-            yield {"hub": hub, "live_buffer": settings.live_queue * 2048}
+            yield {
+                "hub": hub,
+                "live_buffer": settings.live_queue * 2048,
+                "live_per_address": settings.live_per_address,
+            }
         finally:
             await scheduler.aclose()
             await hub.aclose()

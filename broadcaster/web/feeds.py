@@ -22,8 +22,9 @@ ATOM_TYPE = "application/atom+xml; charset=utf-8"
 JSON_FEED_TYPE = "application/feed+json"
 # Short enough that a newsroom's poller sees a new update within seconds, long enough
 # that a burst of readers behind one cache costs one fold. Public data: any origin may read.
-FEED_HEADERS = {"Cache-Control": "public, max-age=15", "Access-Control-Allow-Origin": "*"}
-OEMBED_HEADERS = {"Cache-Control": "public, max-age=300", "Access-Control-Allow-Origin": "*"}
+# Readable from any origin: web/security.py adds Access-Control-Allow-Origin to public reads.
+FEED_HEADERS = {"Cache-Control": "public, max-age=15"}
+OEMBED_HEADERS = {"Cache-Control": "public, max-age=300"}
 TIMELINE_PATH = re.compile(r"/incidents/(?P<id>[A-Za-z0-9_-]{1,64})(?:/embed)?/?")
 DEFAULT_PORTS = {"http": 80, "https": 443}
 MaxSize = Annotated[int | None, Query(ge=1, le=10_000, description="pixels")]

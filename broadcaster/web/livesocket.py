@@ -57,6 +57,7 @@ class Phase(Enum):
 
 
 _open_sockets: weakref.WeakSet[LiveSocket] = weakref.WeakSet()
+_per_address: dict[str, int] = {}  # live connections per client address, this process
 _keepalive: asyncio.TimerHandle | None = None
 
 
@@ -85,6 +86,7 @@ class LiveSocket(asyncio.Protocol):
         self.cursor = 0
         self.held: deque[Event] = deque()
         self.heard = time.monotonic()
+        self.counted: str | None = None  # the address this connection counts against
         hub: Hub | None = app_state.get("hub")
         self.hub = hub
         self.limit = int(app_state.get("live_buffer", 1 << 20))
@@ -130,6 +132,15 @@ class LiveSocket(asyncio.Protocol):
             self.protocol.send_response(response)
             self._flush_protocol()
             return
+        address = self._address()
+        if _per_address.get(address, 0) >= int(self.app_state.get("live_per_address", 2000)):
+            response = self.protocol.reject(429, "Too many live connections from this address\n")
+            response.headers["Retry-After"] = "30"
+            self.protocol.send_response(response)
+            self._flush_protocol()
+            return
+        _per_address[address] = _per_address.get(address, 0) + 1
+        self.counted = address
         self.protocol.send_response(self.protocol.accept(request))
         self._flush_protocol()
         if self.protocol.state is not State.OPEN:
@@ -218,8 +229,19 @@ class LiveSocket(asyncio.Protocol):
         transport = self.transport
         asyncio.get_running_loop().call_later(CLOSE_GRACE, transport.abort)
 
+    def _address(self) -> str:
+        peer = self.transport.get_extra_info("peername") if self.transport else None
+        return str(peer[0]) if peer else "unknown"
+
     def _detach(self) -> None:
-        """Leave the hub and the keepalive set (idempotent)."""
+        """Leave the hub, the keepalive set and the per-address count (idempotent)."""
+        if self.counted is not None:
+            left = _per_address.get(self.counted, 1) - 1
+            if left > 0:
+                _per_address[self.counted] = left
+            else:
+                _per_address.pop(self.counted, None)
+            self.counted = None
         if self.phase is Phase.CLOSED:
             return
         was_open = self.phase is Phase.OPEN

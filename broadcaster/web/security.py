@@ -19,6 +19,18 @@ NOT_FRAMED = [
 FRAMED = [(b"content-security-policy", POLICY.format(ancestors="*").encode())]
 
 
+# Public reads may be fetched by any site (no cookies are involved); writes get no CORS
+# headers at all, so a browser refuses them from other origins (they need a token anyway).
+OPEN_READ = (b"access-control-allow-origin", b"*")
+PRIVATE_READS = ("/api/audit", "/api/operators", "/api/scheduled")
+
+
+def readable_anywhere(path: str) -> bool:
+    return (
+        path.startswith("/api/") and not path.startswith(PRIVATE_READS) and not path.endswith("/scheduled")
+    ) or (path.startswith("/incidents/") and path.endswith((".atom", ".json")))
+
+
 def may_be_framed(path: str) -> bool:
     return path.startswith("/incidents/") and path.endswith("/embed")
 
@@ -34,6 +46,8 @@ class SecurityHeaders:
             await self.app(scope, receive, send)
             return
         extra = COMMON + (FRAMED if may_be_framed(scope["path"]) else NOT_FRAMED)
+        if scope["method"] in {"GET", "HEAD"} and readable_anywhere(scope["path"]):
+            extra = [*extra, OPEN_READ]
 
         async def with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":

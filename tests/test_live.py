@@ -333,3 +333,36 @@ async def test_live_connections_per_address_are_capped(sqlite_url: str, sqlite_t
         for reader in [*readers[1:], again]:
             await reader.close()
         await api.aclose()
+
+
+async def close_code(ws: ClientConnection) -> int | None:
+    """Read until the server closes; the code it gave (fails after 5 s)."""
+    async with asyncio.timeout(scaled(5)):
+        try:
+            while True:
+                await ws.recv()
+        except ConnectionClosed as exc:
+            return exc.rcvd.code if exc.rcvd else None
+
+
+@pytest.mark.parametrize(
+    ("send", "code"),
+    [
+        (lambda ws: ws.send(b"\x00\x01binary"), 1008),
+        (lambda ws: ws.send("x" * 5000), 1009),
+        (lambda ws: asyncio.gather(*(ws.send("ping?") for _ in range(150))), 1008),
+    ],
+    ids=["binary", "oversized", "flooding"],
+)
+async def test_hostile_clients_are_closed_with_a_code(
+    api: Api, sqlite_server: ServerProcess, send: Any, code: int
+) -> None:
+    incident = await api.create()
+    bystander = await LiveReader.open(sqlite_server.ws_url(""), incident, since=0)
+    async with connect(sqlite_server.ws_url(f"/api/incidents/{incident}/live?since=0")) as ws:
+        await ws.recv()
+        await send(ws)
+        assert await close_code(ws) == code
+    await api.post(incident, "others are unaffected")
+    assert await bystander.until_seq(2) == [1, 2]
+    await bystander.close()

@@ -47,6 +47,7 @@ PING_EVERY = 20.0
 SILENT_LIMIT = 60.0  # no byte from the client for this long (pongs included): gone
 CLOSE_GRACE = 2.0  # after our close frame, how long a stalled client may keep the socket
 PING_FRAME = b"\x89\x00"
+CLIENT_MESSAGES = 100  # text messages a client may send per connection (it has nothing to say)
 
 
 class Phase(Enum):
@@ -87,6 +88,7 @@ class LiveSocket(asyncio.Protocol):
         self.held: deque[Event] = deque()
         self.heard = time.monotonic()
         self.counted: str | None = None  # the address this connection counts against
+        self.messages = 0
         hub: Hub | None = app_state.get("hub")
         self.hub = hub
         self.limit = int(app_state.get("live_buffer", 1 << 20))
@@ -110,6 +112,10 @@ class LiveSocket(asyncio.Protocol):
                 self._handshake(event)
             elif isinstance(event, Frame) and event.opcode in (Opcode.BINARY, Opcode.CONT):
                 self.protocol.send_close(CLOSE_BAD_REQUEST, "clients send nothing but small text")
+            elif isinstance(event, Frame) and event.opcode is Opcode.TEXT:
+                self.messages += 1
+                if self.messages > CLIENT_MESSAGES and self.protocol.state is State.OPEN:
+                    self.protocol.send_close(CLOSE_BAD_REQUEST, "too many messages: clients only listen")
         self._flush_protocol()
 
     def eof_received(self) -> bool | None:

@@ -162,3 +162,26 @@ async def test_closing_the_hub_releases_readers(store: SQLiteBackend) -> None:
     await hub.aclose()
     with pytest.raises(Closed):
         await waiting
+
+
+async def test_chunked_fanout_keeps_every_reader_in_order(
+    store: SQLiteBackend, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("broadcaster.hub.FANOUT_CHUNK", 2)  # many loop turns per event
+    hub, _ = await make_hub(store)
+    openings = [await hub.open(LOG, None) for _ in range(7)]
+    for n in range(3):
+        await store.append(LOG, "update.posted", {"n": n})
+    late = await hub.open(LOG, 1)  # joins while fan-outs are under way
+    for n in range(3, 5):
+        await store.append(LOG, "update.posted", {"n": n})
+    for opening in openings:
+        assert await collect(opening.sub, 6) == [2, 3, 4, 5, 6]
+    history = [e.seq for e in late.history]
+    live = await collect(late.sub, 6) if history[-1:] != [6] else []
+    merged = [seq for seq in [*history, *live] if seq > 1]
+    assert sorted(set(merged)) == [2, 3, 4, 5, 6]  # nothing missing
+    assert [s for s in merged if s > late.cursor] == list(
+        range(late.cursor + 1, 7)
+    )  # no gap, no repeat after
+    await hub.aclose()

@@ -93,6 +93,7 @@ def metric(text: str, name: str) -> float:
 
 async def test_healthz_and_metrics(api: Api, sqlite_server: ServerProcess) -> None:
     assert (await api.http.get("/healthz")).json() == {"status": "ok"}
+    assert (await api.http.get("/readyz")).json() == {"status": "ready"}
     incident = await api.create()
     reader = await LiveReader.open(sqlite_server.ws_url(""), incident, since=0)
     assert (await api.post(incident, "counted")).status_code == 201

@@ -97,6 +97,20 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def healthz() -> dict[str, str]:
         return {"status": "ok"}
 
+    @app.get(
+        "/readyz", tags=["operations"], summary="Readiness: the store answers and live fan-out is linked"
+    )
+    async def readyz(request: Request) -> JSONResponse:
+        backend = request.app.state.backend
+        try:
+            await backend.ping()
+        except BackendError as exc:
+            return JSONResponse({"status": "unavailable", "detail": str(exc)}, 503, {"Retry-After": "2"})
+        if getattr(backend, "pubsub_connected", True) is False:
+            detail = "the store answers, but live fan-out is reconnecting"
+            return JSONResponse({"status": "degraded", "detail": detail}, 503, {"Retry-After": "2"})
+        return JSONResponse({"status": "ready"})
+
     @app.get("/metrics", tags=["operations"], summary="Prometheus metrics of this process")
     async def prometheus() -> Response:
         return Response(generate_latest(metrics.REGISTRY), media_type=CONTENT_TYPE_LATEST)

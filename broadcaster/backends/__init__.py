@@ -6,7 +6,9 @@ from broadcaster.backends.base import Backend
 
 
 def open_backend(url: str) -> Backend:
-    """A backend for ``sqlite:///path`` or ``redis://host:port/db`` (not yet started).
+    """A backend for ``sqlite:///path``, ``redis://host:port/db`` or, for a Redis Cluster,
+    ``redis+cluster://host:port/`` (a seed node; see :mod:`broadcaster.backends.redis`).
+    Not yet started.
 
     Raises:
         ValueError: the URL names no known backend.
@@ -15,8 +17,11 @@ def open_backend(url: str) -> Backend:
         from broadcaster.backends.sqlite import SQLiteBackend
 
         return SQLiteBackend(url)
-    if url.startswith(("redis://", "rediss://", "unix://")):
+    if url.startswith(("redis://", "rediss://", "unix://", "redis+cluster://", "rediss+cluster://")):
         from broadcaster.backends.redis import RedisBackend
 
         return RedisBackend(url)
-    raise ValueError(f"unknown backend URL {url!r}: use sqlite:///path.db or redis://host:port/db")
+    raise ValueError(
+        f"unknown backend URL {url!r}: use sqlite:///path.db, redis://host:port/db"
+        " or redis+cluster://host:port/"
+    )

@@ -4,6 +4,24 @@ All keys of one log share the hash tag ``{LOG}`` (``{LOG}:meta``, ``{LOG}:stream
 ``{LOG}:idem``), so the append script touches a single slot and works on Redis Cluster.
 An event's stream entry ID is ``SEQ-0``; the script stores and publishes it in one
 atomic step, and the publish carries the encoded event so no process encodes it again.
+
+URLs:
+
+* ``redis://[user:password@]host:port/db``, ``rediss://...`` (TLS), ``unix:///path``:
+  one standalone Redis.
+* ``redis+cluster://[user:password@]host:port/`` (``rediss+cluster://`` for TLS): a
+  Redis Cluster, reached through that seed node; the client discovers the other nodes
+  and routes every command and script to the master of its keys' slot. Each command
+  or script touches one slot (a log's keys share ``{LOG}``; the index ``logs:{KIND}``,
+  ``doc:{KEY}``, ``claim:{KEY}`` and ``blob:{KEY}`` are one key each). Cluster mode
+  has database 0 only. A ``redis://`` URL naming a cluster node is refused at start,
+  with a hint to use ``redis+cluster://`` (a plain client would hit MOVED errors).
+
+Pub/Sub on a cluster uses classic PUBLISH, which the cluster bus forwards to every
+node, so the one pub/sub link per process is a SUBSCRIBE on any single node; when
+it drops, the next attempt goes to the next node the client knows (a dead node is
+skipped), and the usual resync refills every subscribed log from the streams.
+``warnings()`` checks the persistence settings of every master.
 """
 
 from __future__ import annotations
@@ -17,10 +35,11 @@ from typing import Any, cast
 from urllib.parse import urlsplit, urlunsplit
 
 from redis.asyncio import Redis
+from redis.asyncio.cluster import ClusterNode, RedisCluster
 from redis.asyncio.connection import AbstractConnection
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
-from redis.exceptions import RedisError, ResponseError
+from redis.exceptions import RedisClusterException, RedisError, ResponseError
 from redis.maint_notifications import MaintNotificationsConfig
 
 from broadcaster.backends.base import Appended, BackendError, Doc, Listener, SeqConflict
@@ -93,6 +112,23 @@ def channel(log: str) -> str:
     return f"ev:{{{log}}}"
 
 
+CLUSTER_SCHEMES = {"redis+cluster": "redis", "rediss+cluster": "rediss"}
+
+
+def cluster_url(url: str) -> str | None:
+    """The plain ``redis://`` (or ``rediss://``) URL of a ``redis+cluster://`` one, else None."""
+    scheme, sep, rest = url.partition("://")
+    plain = CLUSTER_SCHEMES.get(scheme.lower()) if sep else None
+    return f"{plain}://{rest}" if plain else None
+
+
+def cluster_url_hint(url: str) -> str:
+    """The ``redis+cluster://`` spelling of a standalone URL (credentials redacted)."""
+    parts = urlsplit(_redact(url))
+    scheme = "rediss+cluster" if parts.scheme == "rediss" else "redis+cluster"
+    return urlunsplit(parts._replace(scheme=scheme, path="/"))
+
+
 def _redact(url: str) -> str:
     parts = urlsplit(url)
     if parts.password is None:
@@ -101,41 +137,45 @@ def _redact(url: str) -> str:
     return urlunsplit(parts._replace(netloc=netloc))
 
 
+def _client(url: str, *, cluster: bool, decode: bool) -> Redis | RedisCluster:
+    # No retries: a retried EVALSHA could append twice, and the pool already replaces
+    # connections the server closed before handing them out. That check is skipped
+    # when maintenance notifications (a Redis Enterprise feature) are on, so they are
+    # off: otherwise the first command after a restart fails. On a cluster, MOVED and
+    # ASK redirects are still followed (they are answers, not retries of a lost reply).
+    options: dict[str, Any] = {
+        "decode_responses": decode,
+        "socket_timeout": SOCKET_TIMEOUT,
+        "socket_connect_timeout": SOCKET_TIMEOUT,
+        "retry": Retry(NoBackoff(), 0),
+        "maint_notifications_config": MaintNotificationsConfig(enabled=False),
+    }
+    if cluster:
+        return RedisCluster.from_url(url, **options)
+    return Redis.from_url(url, **options)
+
+
 class RedisBackend:
-    """The Backend protocol on one Redis (standalone; keys are Cluster-ready)."""
+    """The Backend protocol on one Redis or on a Redis Cluster (``redis+cluster://``)."""
 
     def __init__(self, url: str) -> None:
         self.url = url
         self.pubsub_connected = False
         self._where = _redact(url)
-        # No retries: a retried EVALSHA could append twice, and the pool already
-        # replaces connections the server closed before handing them out. That check
-        # is skipped when maintenance notifications (a Redis Enterprise feature) are
-        # on, so they are off: otherwise the first command after a restart fails.
-        self._redis = Redis.from_url(
-            url,
-            decode_responses=True,
-            socket_timeout=SOCKET_TIMEOUT,
-            socket_connect_timeout=SOCKET_TIMEOUT,
-            retry=Retry(NoBackoff(), 0),
-            maint_notifications_config=MaintNotificationsConfig(enabled=False),
-        )
+        plain = cluster_url(url)
+        self.cluster = plain is not None
+        self._redis = _client(plain or url, cluster=self.cluster, decode=True)
         # Blobs are binary: a client that hands bytes back as they are (the one above
         # decodes every reply as UTF-8). Same timeouts and no retries; it connects lazily.
-        self._binary: Redis = Redis.from_url(
-            url,
-            decode_responses=False,
-            socket_timeout=SOCKET_TIMEOUT,
-            socket_connect_timeout=SOCKET_TIMEOUT,
-            retry=Retry(NoBackoff(), 0),
-            maint_notifications_config=MaintNotificationsConfig(enabled=False),
-        )
+        self._binary = _client(plain or url, cluster=self.cluster, decode=False)
         self._append = self._redis.register_script(APPEND_LUA)
         self._put_doc = self._redis.register_script(PUT_DOC_LUA)
         self._claim = self._redis.register_script(CLAIM_LUA)
         self._release = self._redis.register_script(RELEASE_LUA)
         self._listener: Listener | None = None
         self._conn: AbstractConnection | None = None  # the one pub/sub link
+        self._link_where = self._where  # the node it is connected to (cluster)
+        self._next_node = 0  # cluster: where the next link attempt starts
         self._channels: dict[str, asyncio.Future[None]] = {}  # wanted -> confirmed on link
         self._unconfirmed: dict[str, int] = {}  # SUBSCRIBEs sent on this link, not answered
         self._resync_wait: set[str] | None = None  # after a reconnect: on_resync when empty
@@ -147,16 +187,32 @@ class RedisBackend:
         try:
             async with asyncio.timeout(OP_TIMEOUT):
                 yield
-        except (RedisError, OSError) as exc:  # OSError includes the timeout above
+        # OSError includes the timeout above; RedisClusterException: e.g. no node reachable.
+        except (RedisError, RedisClusterException, OSError) as exc:
             problem = f"{type(exc).__name__}: {exc}"
             raise BackendError(f"Redis at {self._where}: {what} failed: {problem}") from exc
 
     async def start(self) -> None:
         """Check Redis answers, open the pub/sub link and start reading it."""
         await self.ping()
+        if not self.cluster:
+            await self._refuse_cluster_node()
         async with self._guard("pub/sub connect"):
             await self._connect_link()
         self._reader = asyncio.create_task(self._run(), name="redis-pubsub-reader")
+
+    async def _refuse_cluster_node(self) -> None:
+        # A plain client on a cluster node works until a key hashes elsewhere (MOVED).
+        try:
+            async with self._guard("INFO cluster"):
+                info = await self._redis.info("cluster")
+        except BackendError as exc:
+            if isinstance(exc.__cause__, ResponseError):
+                return  # INFO not allowed (ACL): nothing to tell
+            raise
+        if str(info.get("cluster_enabled", "0")) == "1":
+            hint = cluster_url_hint(self.url)
+            raise BackendError(f"Redis at {self._where} is a Redis Cluster node: use {hint}")
 
     async def close(self) -> None:
         """Stop the reader and close every connection."""
@@ -287,13 +343,37 @@ class RedisBackend:
         with contextlib.suppress(RedisError, OSError):
             await conn.send_command(*command, check_health=False)
 
+    def _link_targets(self) -> list[tuple[str, type[AbstractConnection], dict[str, Any]]]:
+        """Where the pub/sub link may connect: the one Redis, or every known cluster
+        node, starting after the node the last link used."""
+        if isinstance(self._redis, RedisCluster):
+            nodes: list[ClusterNode] = self._redis.get_nodes()
+            start = self._next_node % len(nodes) if nodes else 0
+            ordered = nodes[start:] + nodes[:start]
+            return [(node.name, node.connection_class, node.connection_kwargs) for node in ordered]
+        pool = self._redis.connection_pool
+        return [(self._where, pool.connection_class, pool.connection_kwargs)]
+
     async def _connect_link(self) -> None:
         # A connection of our own, outside the pool: it is in subscribed mode for life.
         # RESP2, so that messages are plain [kind, channel, data] replies to read_response
-        # (RESP3 would route them through push handlers).
-        pool = self._redis.connection_pool
-        conn = pool.connection_class(**{**pool.connection_kwargs, "protocol": 2})
-        await conn.connect()  # type: ignore[no-untyped-call]  # untyped in redis-py 8.1
+        # (RESP3 would route them through push handlers). On a cluster any node will do
+        # (PUBLISH reaches every node), so each node is tried in turn.
+        targets = self._link_targets()
+        for tried, (where, connection_class, kwargs) in enumerate(targets, start=1):
+            conn = connection_class(**{**kwargs, "protocol": 2})
+            try:
+                await conn.connect()  # type: ignore[no-untyped-call]  # untyped in redis-py 8.1
+            except (RedisError, OSError):
+                await conn.disconnect(nowait=True)
+                if tried == len(targets):
+                    raise
+                continue
+            self._next_node += tried  # the next link starts at the node after this one
+            self._link_where = where
+            break
+        else:
+            raise ConnectionError(f"Redis at {self._where}: no node to subscribe on")
         self._conn = conn
         self._unconfirmed = {name: 1 for name in self._channels}
         if self._channels:
@@ -321,13 +401,13 @@ class RedisBackend:
                     await self._connect_link()
                     self._resync_wait = set(self._channels)
                     self._maybe_resync()
-                    logger.warning("Redis pub/sub link to %s is back", self._where)
+                    logger.warning("Redis pub/sub link to %s is back", self._link_where)
                     delay = BACKOFF_START
                 await self._read_link(cast(AbstractConnection, self._conn))
             except Exception as exc:  # any failure of the link means: reconnect
                 if self._conn is not None:
                     problem = f"{type(exc).__name__}: {exc}"
-                    logger.warning("Redis pub/sub link to %s lost: %s", self._where, problem)
+                    logger.warning("Redis pub/sub link to %s lost: %s", self._link_where, problem)
                 await self._drop_link()
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, BACKOFF_MAX)
@@ -425,11 +505,24 @@ class RedisBackend:
             await self._redis.ping()
 
     async def warnings(self) -> list[str]:
-        """Persistence and eviction settings that can lose acknowledged data."""
-        where = self._where
+        """Persistence and eviction settings that can lose acknowledged data (on a
+        cluster: of every master, each named by its address)."""
+        if not isinstance(self._redis, RedisCluster):
+            return await self._check_config(self._where, None)
+        async with self._guard("cluster nodes"):
+            await self._redis.initialize()
+        found: list[str] = []
+        for node in self._redis.get_primaries():
+            found += await self._check_config(f"{node.name} (cluster {self._where})", node)
+        return found
+
+    async def _check_config(self, where: str, node: ClusterNode | None) -> list[str]:
         try:
             async with self._guard("CONFIG GET"):
-                config = await self._redis.config_get("*")
+                if node is None:
+                    config = await self._redis.config_get("*")
+                else:
+                    config = await self._redis.config_get("*", target_nodes=node)
         except BackendError as exc:
             if not isinstance(exc.__cause__, ResponseError):
                 raise

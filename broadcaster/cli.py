@@ -44,6 +44,10 @@ def _parser() -> argparse.ArgumentParser:
     link.add_argument("name")
     link.add_argument("--backend", help=backend_help)
     link.add_argument("--url", default="http://127.0.0.1:8000", help="the server's address")
+
+    from broadcaster import transfer  # export, import, migrate (arguments defined there)
+
+    transfer.add_parsers(commands, backend_help)
     return parser
 
 
@@ -118,6 +122,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "serve":
             return serve(args)
+        if args.command in ("export", "import", "migrate"):
+            from broadcaster import transfer
+
+            return transfer.main(args)
         return asyncio.run(_operator_command(args))
     except ValueError as exc:  # e.g. an unknown backend URL
         print(f"incidents: {exc}", file=sys.stderr)

@@ -197,7 +197,7 @@ class Hub:
             for sub in readers[channel.position : end]:
                 if sub.push(event):
                     delivered += 1
-                elif sub in channel.subs:
+                elif sub in channel.subs:  # a queue that overflowed (a socket leaves by itself)
                     channel.subs.discard(sub)
                     metrics.SLOW_CONSUMERS.inc()
             metrics.DELIVERIES.inc(delivered)

@@ -208,6 +208,7 @@ class LiveSocket(asyncio.Protocol):
         if event.seq != self.cursor + 1:
             return self._resume("gap")
         if self.transport.get_write_buffer_size() > self.limit:
+            metrics.SLOW_CONSUMERS.inc()  # counted here: the socket leaves the hub itself
             return self._resume("too slow: resume with since")
         self.transport.write(event.frame)
         self.cursor = event.seq

@@ -11,7 +11,7 @@ import os
 import signal
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Iterator
 from typing import cast
 
 import pytest
@@ -21,33 +21,8 @@ from redis.crc import key_slot
 from broadcaster.backends import redis as redis_backend
 from broadcaster.backends.base import BackendError
 from broadcaster.backends.redis import RedisBackend, log_keys
-from broadcaster.events import Event
+from tests.support.listening import Recorder, until
 from tests.support.redis_server import RedisServer
-
-
-class Recorder:
-    """A Listener that records what it gets."""
-
-    def __init__(self) -> None:
-        self.events: list[Event] = []
-        self.resyncs = 0
-
-    def on_event(self, event: Event) -> None:
-        self.events.append(event)
-
-    def on_resync(self) -> None:
-        self.resyncs += 1
-
-    def of(self, log: str) -> list[Event]:
-        return [event for event in self.events if event.log == log]
-
-
-async def until(condition: Callable[[], bool], within: float = 5.0) -> None:
-    deadline = time.monotonic() + within
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not met in time")
-        await asyncio.sleep(0.01)
 
 
 def new_log() -> str:

@@ -15,7 +15,7 @@ import asyncio
 import random
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Iterator
 
 import httpx
 import pytest
@@ -24,9 +24,9 @@ from redis.crc import key_slot
 from broadcaster.backends import open_backend
 from broadcaster.backends.base import Backend, BackendError
 from broadcaster.backends.redis import RedisBackend, log_keys
-from broadcaster.events import Event
 from tests import test_backend_contract as contract
 from tests.support.client import Api, LiveReader
+from tests.support.listening import Recorder, until
 from tests.support.redis_cluster import RedisClusterServers
 from tests.support.server import ServerProcess, add_operator
 from tests.test_live import run_race
@@ -51,29 +51,6 @@ async def backend(cluster: RedisClusterServers) -> AsyncIterator[Backend]:
     await store.start()
     yield store
     await store.close()
-
-
-class Recorder:
-    def __init__(self) -> None:
-        self.events: list[Event] = []
-        self.resyncs = 0
-
-    def on_event(self, event: Event) -> None:
-        self.events.append(event)
-
-    def on_resync(self) -> None:
-        self.resyncs += 1
-
-    def of(self, log: str) -> list[Event]:
-        return [event for event in self.events if event.log == log]
-
-
-async def until(condition: Callable[[], bool], within: float = 10.0) -> None:
-    deadline = time.monotonic() + within
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not met in time")
-        await asyncio.sleep(0.01)
 
 
 async def started(url: str) -> tuple[RedisBackend, Recorder]:

@@ -8,7 +8,10 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import random
+import re
+import tempfile
 import time
 
 import httpx
@@ -17,6 +20,7 @@ from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake
 
 from tests.support.client import Api
+from tests.support.rawlive import RawLiveReader
 from tests.support.redis_server import RedisServer
 from tests.support.server import ServerProcess, add_operator, scaled
 
@@ -115,4 +119,105 @@ async def test_writes_during_a_redis_outage_fail_fast_and_clearly() -> None:
             again = await api.post(incident, "停电了", key="outage")  # the operator retries
             assert again.status_code == 201
             assert [e["type"] for e in await api.events(incident)] == ["incident.opened", "update.posted"]
+            await api.aclose()
+
+
+def tree_rss_kib(pgid: int) -> int:
+    """Resident memory of every process in the server's process group, in KiB."""
+    total = 0
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as stat:
+                fields = stat.read().rpartition(")")[2].split()
+            if int(fields[2]) != pgid:  # fields after the name: state, ppid, pgrp, ...
+                continue
+            with open(f"/proc/{entry}/status") as status:
+                total += next(int(line.split()[1]) for line in status if line.startswith("VmRSS:"))
+        except (OSError, StopIteration):
+            continue  # gone meanwhile
+    return total
+
+
+def metric(text: str, name: str) -> float:
+    found = re.search(rf"^{re.escape(name)} (\S+)$", text, re.M)
+    assert found is not None, name
+    return float(found.group(1))
+
+
+async def test_five_percent_of_two_thousand_readers_stall() -> None:
+    """2,000 live readers; 100 of them stop reading (tiny receive buffer, never read).
+    Updates of ~1 KB keep coming at 100/s. The stalled ones are closed with the resume
+    code once their unsent bytes pass the limit; the server's memory stays bounded;
+    the 1,900 others get every update, once, in order."""
+    readers_count, stalled_count = 2000, 100
+    with tempfile.TemporaryDirectory() as tmp:
+        url = f"sqlite:///{tmp}/stall.db"
+        token = add_operator(url, "ZZIC")
+        # 8 events x 2 KiB of unsent bytes per socket at most (INCIDENTS_LIVE_QUEUE=8).
+        with ServerProcess(url, env={"INCIDENTS_LIVE_QUEUE": "8"}) as server:
+            assert server.proc is not None
+            api = Api(server.url, token)
+            incident = await api.create()
+            path = f"/api/incidents/{incident}/live?since=1"
+            readers: list[RawLiveReader] = []
+            for start in range(0, readers_count, 200):
+                batch = range(start, min(start + 200, readers_count))
+                readers += await asyncio.gather(
+                    *(
+                        RawLiveReader.open(
+                            "127.0.0.1", server.port, path, receive_buffer=4096 if n % 20 == 0 else None
+                        )
+                        for n in batch
+                    )
+                )
+            stalled = [r for n, r in enumerate(readers) if n % 20 == 0]
+            healthy = [r for n, r in enumerate(readers) if n % 20 != 0]
+            assert len(stalled) == stalled_count
+            for reader in stalled:
+                reader.stall()
+            await asyncio.sleep(0.5)
+            baseline = tree_rss_kib(server.proc.pid)
+            peak = baseline
+
+            body = "文化路、花园路、东风路停水，预计明日凌晨两点恢复供水。" * 12  # ~1 KB of UTF-8
+            posted = 1
+            started = time.monotonic()
+            # Post until every stalled reader was closed (at least 100 updates, at most 2,000).
+            while posted < 2001:
+                assert (await api.post(incident, f"{posted} {body}")).status_code == 201
+                posted += 1
+                if posted % 25 == 0:
+                    peak = max(peak, tree_rss_kib(server.proc.pid))
+                    text = (await api.http.get("/metrics")).text
+                    if (
+                        posted > 100
+                        and metric(text, "incidents_slow_consumers_closed_total") >= stalled_count
+                    ):
+                        break
+                await asyncio.sleep(max(0.0, started + posted / 100 - time.monotonic()))  # 100/s
+            async with asyncio.timeout(scaled(60)):
+                while any(not r.seqs or r.seqs[-1] < posted for r in healthy):
+                    await asyncio.sleep(0.1)
+            for reader in healthy:
+                assert reader.seqs == list(range(2, posted + 1))  # every update, once, in order
+                assert not reader.closed.done()
+
+            text = (await api.http.get("/metrics")).text
+            assert metric(text, "incidents_slow_consumers_closed_total") == stalled_count
+            assert metric(text, 'incidents_live_connections{transport="websocket"}') == len(healthy)
+            for reader in stalled:  # once they read again: a partial stream, then the end
+                reader.unstall()
+            async with asyncio.timeout(scaled(30)):
+                codes = await asyncio.gather(*(r.closed for r in stalled))
+            assert all(len(r.seqs) < posted - 1 for r in stalled)
+            assert all(code in (4000, None) for code in codes), codes  # 4000, or reset after the grace
+            grew_mib = (peak - baseline) / 1024
+            print(
+                f"stall: {posted - 1} updates; server RSS {baseline / 1024:.1f} MiB, peak +{grew_mib:.1f} MiB"
+            )
+            assert grew_mib < 64, grew_mib  # bounded: 100 x 16 KiB of unsent frames, not the whole stream
+            for reader in healthy:
+                reader.abort()
             await api.aclose()

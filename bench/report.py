@@ -460,6 +460,7 @@ def markdown(results: dict[str, Any], chart: str | None) -> str:
         + (f" — **interrupted** ({results['interrupted']})" if results.get("interrupted") else "")
         + ".",
         "",
+        *([results["note"], ""] if results.get("note") else []),
         "## Machine and versions",
         "",
         f"- {m['cores']} cores ({m.get('cpu') or 'cpu unknown'}), {m['memory_gib']} GiB, {m.get('os', '')}, "
@@ -600,6 +601,9 @@ everywhere (the clients do not offer it anyway). Results: `bench/results/*.json`
 """
 
 
+KEEP_MARKER = "<!-- written by hand below: kept when this page is regenerated -->"
+
+
 def render(results: dict[str, Any], source: Path, *, docs: bool) -> None:
     """Write ``<source>.md`` and ``<source>.png`` next to the JSON; with ``docs``, also
     docs/benchmarks.md and docs/benchmarks.png."""
@@ -615,7 +619,11 @@ def render(results: dict[str, Any], source: Path, *, docs: bool) -> None:
         DOCS.mkdir(exist_ok=True)
         if chart_ok:
             (DOCS / "benchmarks.png").write_bytes(png.read_bytes())
-        (DOCS / "benchmarks.md").write_text(markdown(results, "benchmarks.png" if chart_ok else None))
+        page = DOCS / "benchmarks.md"
+        kept = ""  # the hand-written analysis below the marker survives a new run
+        if page.exists() and KEEP_MARKER in page.read_text():
+            kept = "\n" + page.read_text()[page.read_text().index(KEEP_MARKER) :]
+        page.write_text(markdown(results, "benchmarks.png" if chart_ok else None) + kept)
         print("report: docs/benchmarks.md" + (", docs/benchmarks.png" if chart_ok else ""), flush=True)
 
 

@@ -57,6 +57,9 @@ def _settings(backend: str | None) -> Settings:
     return Settings()
 
 
+LISTEN_BACKLOG = 8192
+
+
 def serve(args: argparse.Namespace) -> int:
     import uvicorn
 
@@ -84,6 +87,9 @@ def serve(args: argparse.Namespace) -> int:
         log_level=args.log_level,
         access_log=args.log_level == "debug",
         timeout_graceful_shutdown=5,
+        # A whole neighbourhood reconnecting at once: connections wait in the kernel's
+        # queue instead of being dropped (it is capped by net.core.somaxconn).
+        backlog=LISTEN_BACKLOG,
     )
     return 0
 

@@ -185,3 +185,62 @@ async def test_chunked_fanout_keeps_every_reader_in_order(
         range(late.cursor + 1, 7)
     )  # no gap, no repeat after
     await hub.aclose()
+
+
+async def test_resuming_readers_get_recent_events_from_memory(
+    store: SQLiteBackend, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A reconnect storm: readers a little behind are served without reading the store."""
+    monkeypatch.setattr("broadcaster.hub.RECENT_EVENTS", 5)
+    hub, _ = await make_hub(store)
+    watcher = await hub.open(LOG, None)  # keeps the channel, as connected readers do
+    for n in range(8):
+        await store.append(LOG, "update.posted", {"n": n})
+    assert await collect(watcher.sub, 9) == list(range(2, 10))
+    reads: list[int] = []
+    real_read = store.read
+
+    async def counting_read(log: str, since: int = 0, limit: int | None = None) -> list[Event]:
+        reads.append(since)
+        return await real_read(log, since, limit)
+
+    monkeypatch.setattr(store, "read", counting_read)
+    near = await hub.open(LOG, 6)  # 7..9 are in the last five
+    assert [e.seq for e in near.history] == [7, 8, 9]
+    edge = await hub.open(LOG, 4)  # 5..9: exactly the five held
+    assert [e.seq for e in edge.history] == [5, 6, 7, 8, 9]
+    assert reads == []
+    far = await hub.open(LOG, 2)  # 3 and 4 left memory: read from the store, whole
+    assert [e.seq for e in far.history] == [3, 4, 5, 6, 7, 8, 9]
+    assert reads == [2]
+    await store.append(LOG, "update.posted", {})
+    for opening in (near, edge, far):
+        assert await collect(opening.sub, 10) == [10]
+    await hub.aclose()
+
+
+async def test_the_memory_window_is_bounded_in_bytes(
+    store: SQLiteBackend, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    hub, _ = await make_hub(store)
+    watcher = await hub.open(LOG, None)
+    await store.append(LOG, "update.posted", {"body": "x" * 10})
+    await collect(watcher.sub, 2)
+    frame = len((await store.read(LOG, since=1))[0].frame)
+    monkeypatch.setattr("broadcaster.hub.RECENT_BYTES", frame * 3 + 10)  # room for three such events
+    for n in range(6):
+        await store.append(LOG, "update.posted", {"body": "x" * 10 if n < 5 else "y" * 10})
+    await collect(watcher.sub, 8)
+    reads: list[int] = []
+    real_read = store.read
+
+    async def counting_read(log: str, since: int = 0, limit: int | None = None) -> list[Event]:
+        reads.append(since)
+        return await real_read(log, since, limit)
+
+    monkeypatch.setattr(store, "read", counting_read)
+    assert [e.seq for e in (await hub.open(LOG, 5)).history] == [6, 7, 8]
+    assert reads == []
+    assert [e.seq for e in (await hub.open(LOG, 4)).history] == [5, 6, 7, 8]
+    assert reads == [4]
+    await hub.aclose()

@@ -163,7 +163,7 @@ class LiveSocket(asyncio.Protocol):
         hub = self.hub
         assert hub is not None
         try:
-            if await hub.backend.head(self.log_name) == 0:
+            if not await hub.exists(self.log_name):
                 return self._close(CLOSE_NOT_FOUND, f"no incident {incident_id}"[:120])
             opening = await hub.attach(self.log_name, since, self)
         except BackendError:

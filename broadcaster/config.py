@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pydantic import Field
+from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_BACKEND = "sqlite:///./data/incidents.db"
@@ -24,3 +24,34 @@ class Settings(BaseSettings):
         None, description="signs session cookies; by default one is made and kept in the store"
     )
     page_updates: int = Field(50, ge=1, description="updates on the first page of a timeline")
+    cap_sender: str | None = Field(
+        None, description="CAP <sender> of alert messages, e.g. a domain name (default: the host readers use)"
+    )
+    # Citizens' reports (README: Citizens' reports).
+    report_limit: int = Field(5, ge=1, description="reports one address may file per window (429 beyond)")
+    report_window: int = Field(600, ge=1, description="that window, in seconds")
+    report_prefix: str = Field("ZZ", pattern=r"^[A-Z]{1,4}$", description="tracking codes: PREFIX-XXXX-XXXX")
+    # Webhooks (docs/webhooks.md). The defaults are the real values; tests shorten them.
+    webhook_timeout: float = Field(10.0, gt=0, le=120, description="seconds one webhook request may take")
+    webhook_min_backoff: float = Field(1.0, gt=0, description="first retry delay of a failing webhook")
+    webhook_max_backoff: float = Field(600.0, gt=0, description="longest delay between two webhook attempts")
+    webhook_give_up_seconds: float = Field(
+        86_400.0, gt=0, description="an endpoint failing this long without a success is disabled"
+    )
+    webhook_lease_seconds: float = Field(
+        30.0, gt=0, description="an endpoint's delivery lease; renewed while held, taken over when it lapses"
+    )
+    webhook_poll_seconds: float = Field(
+        0.5, gt=0, le=10, description="how often event heads are polled (events of other processes)"
+    )
+    webhook_allow_private: bool = Field(
+        True, description="allow webhook URLs on loopback and private addresses (see docs/webhooks.md: SSRF)"
+    )
+
+    @model_validator(mode="after")
+    def _lease_outlasts_a_request(self) -> Settings:
+        # A process starts a request only while its lease has longer to run than the
+        # request may take, so the lease must be well over one timeout.
+        if self.webhook_lease_seconds < 2 * self.webhook_timeout + 1:
+            raise ValueError("webhook_lease_seconds must be at least 2 x webhook_timeout + 1")
+        return self

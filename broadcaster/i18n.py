@@ -93,7 +93,16 @@ def template_callables(language: str) -> dict[str, Callable[..., Any]]:
             text = Markup(text)
         return text % {"num": n, **variables}
 
-    return {"gettext": _gettext, "_": _gettext, "ngettext": _ngettext}
+    @pass_context
+    def _pgettext(context: Context, msgctxt: str, message: str, **variables: Any) -> str:
+        """A message whose translation depends on where it stands ("Resolved": an incident
+        has 已结束, a citizen's report 已办结)."""
+        text = catalog.pgettext(msgctxt, message)
+        if context.eval_ctx.autoescape:
+            text = Markup(text)
+        return text % variables if variables else text
+
+    return {"gettext": _gettext, "_": _gettext, "ngettext": _ngettext, "pgettext": _pgettext}
 
 
 def babel_locale(language: str) -> Locale:

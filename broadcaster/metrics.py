@@ -21,9 +21,20 @@ EVENTS_APPENDED = Counter(
     "incidents_events_appended_total", "Events appended by this process.", ["type"], registry=REGISTRY
 )
 DELIVERIES = Counter("incidents_deliveries_total", "Events handed to live connections.", registry=REGISTRY)
+HISTORY_FROM_MEMORY = Counter(
+    "incidents_resumes_from_memory_total",
+    "Resuming readers whose missed events came from the hub's memory, not the store.",
+    registry=REGISTRY,
+)
 SLOW_CONSUMERS = Counter(
     "incidents_slow_consumers_closed_total",
     "Live connections closed because they could not keep up.",
+    registry=REGISTRY,
+)
+WEBHOOK_ATTEMPTS = Counter(
+    "incidents_webhook_attempts_total",
+    "Webhook delivery attempts by this process (ok: answered 2xx).",
+    ["outcome"],
     registry=REGISTRY,
 )
 BACKEND_SECONDS = Histogram(

@@ -12,6 +12,7 @@ import hmac
 import secrets
 from dataclasses import dataclass
 
+from broadcaster import text
 from broadcaster.backends.base import Backend, BackendError
 from broadcaster.events import format_time, utc_now
 
@@ -33,9 +34,9 @@ async def add_operator(backend: Backend, name: str, admin: bool = False) -> tupl
     """Create an operator with one API token; returns it and the token (shown once).
 
     Raises:
-        ValueError: the name is blank or taken.
+        ValueError: the name is blank, taken or holds control characters.
     """
-    name = name.strip()
+    name = text.check(name, "name").strip()
     if not name or len(name) > 100:
         raise ValueError("an operator's name must be 1 to 100 characters")
     operator = Operator(secrets.token_hex(4), name, admin)

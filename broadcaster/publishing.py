@@ -36,6 +36,11 @@ def incident_log(incident_id: str) -> str:
     return f"{KIND}:{incident_id}"
 
 
+def rendered_translations(translations: dict[str, str] | None) -> dict[str, JSON]:
+    """``{tag: body}`` as updates carry it: ``{tag: {"body", "html"}}``."""
+    return {tag: {"body": text, "html": markdown.render(text)} for tag, text in (translations or {}).items()}
+
+
 class Publisher:
     def __init__(self, backend: Backend) -> None:
         self.backend = backend
@@ -111,14 +116,23 @@ class Publisher:
         by: Actor,
         idem_key: str | None,
         photos: list[JSON] | None = None,
+        translations: dict[str, str] | None = None,
     ) -> Appended:
-        """Raises ValueError for a bad promise time, plus what :meth:`_command` raises."""
-        promise = tl.check_promise(next_update_at, utc_now())
+        """``translations``: the body in other languages, by language tag.
+
+        Raises ValueError for a bad field (the message names it: a past promise time, a
+        translation in the incident's own language), plus what :meth:`_command` raises.
+        """
+        try:
+            promise = tl.check_promise(next_update_at, utc_now())
+        except ValueError as exc:
+            raise ValueError(f"next_update_at: {exc}") from exc
         html = markdown.render(body)
+        rendered = rendered_translations(translations)
         update_id = secrets.token_hex(4)
         return await self._command(
             incident_id,
-            lambda inc: tl.decide_post(inc, update_id, body, html, promise, utc_now(), photos),
+            lambda inc: tl.decide_post(inc, update_id, body, html, promise, utc_now(), photos, rendered),
             EventType.UPDATE_POSTED,
             by,
             idem_key,
@@ -127,12 +141,15 @@ class Publisher:
         )
 
     async def correct(
-        self, incident_id: str, update_id: str, body: str, reason: str, by: Actor, idem_key: str | None
-    ) -> Appended:
+        self, incident_id: str, update_id: str, body: str, reason: str, by: Actor, idem_key: str | None,
+        translations: dict[str, str] | None = None,
+    ) -> Appended:  # fmt: skip
+        """The correction replaces the update's translations (see :func:`tl.decide_correct`)."""
         html = markdown.render(body)
+        rendered = rendered_translations(translations)
         return await self._command(
             incident_id,
-            lambda inc: tl.decide_correct(inc, update_id, body, html, reason),
+            lambda inc: tl.decide_correct(inc, update_id, body, html, reason, rendered),
             EventType.UPDATE_CORRECTED,
             by,
             idem_key,

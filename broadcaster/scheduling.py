@@ -35,7 +35,6 @@ from dataclasses import asdict, dataclass
 from datetime import datetime
 from enum import StrEnum
 from typing import Any
-from weakref import WeakValueDictionary
 
 from broadcaster import timeline as tl
 from broadcaster.audit import Actor, record
@@ -471,19 +470,6 @@ async def _release(backend: Backend, key: str, owner: str) -> None:
         log.warning("could not release claim %s: %s", key, exc)
 
 
-_services: WeakValueDictionary[int, Schedules] = WeakValueDictionary()
-"""id(publisher) -> its Schedules (alive while the app's Scheduler is: it holds the
-publisher, so the id cannot be reused meanwhile)."""
-
-
-def schedules_for(publisher: Publisher) -> Schedules:
-    """This process's :class:`Schedules` (the scheduler's, so that a new item wakes it)."""
-    found = _services.get(id(publisher))
-    if found is None:
-        found = _services[id(publisher)] = Schedules(publisher.backend, publisher)
-    return found
-
-
 # --- the scheduler -------------------------------------------------------------------
 
 
@@ -499,7 +485,7 @@ class Scheduler:
     def __init__(self, backend: Backend, publisher: Publisher) -> None:
         self.backend = backend
         self.publisher = publisher
-        self.schedules = schedules_for(publisher)
+        self.schedules = Schedules(backend, publisher)
         self._task: asyncio.Task[None] | None = None
         self._stopping = False
         self._not_before: dict[str, float] = {}  # item -> monotonic time of the next attempt

@@ -9,7 +9,7 @@ layer reads the log, calls these, and appends; nothing here awaits anything.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from broadcaster.events import EventType as T
@@ -18,8 +18,29 @@ from broadcaster.types import JSON
 
 LIVE = "live"
 RESOLVED = "resolved"
-INCIDENT_FIELDS = ("title", "summary", "area", "severity", "category", "lang", "exercise")
-EDITABLE_FIELDS = ("title", "summary", "area", "severity", "category", "lang")
+INCIDENT_FIELDS = (
+    "title", "summary", "area", "severity", "category", "lang", "exercise",
+    "urgency", "certainty", "instruction", "area_shape", "expected_restoration",
+)  # fmt: skip
+EDITABLE_FIELDS = (
+    "title", "summary", "area", "severity", "category", "lang",
+    "urgency", "certainty", "instruction", "area_shape", "expected_restoration",
+)  # fmt: skip
+CLEARABLE_FIELDS = ("area_shape", "expected_restoration")
+"""Fields an edit may set to null (the area drawn, the estimate, are withdrawn)."""
+RESTORATION_HORIZON = timedelta(days=3660)
+"""How far ahead an expected restoration may lie (beyond, it is a typing mistake)."""
+PROMISE_HORIZON = RESTORATION_HORIZON
+"""How far ahead a next-update promise may lie (also keeps it inside the calendar:
+year 9999 at -14:00 would be year 10000 in UTC, which no page could show)."""
+FIELD_DEFAULTS: dict[str, Any] = {
+    "urgency": "expected",
+    "certainty": "observed",
+    "instruction": "",
+    "area_shape": None,
+    "expected_restoration": None,
+}
+"""Fields added after logs were first written: an older ``incident.opened`` folds to these."""
 
 
 class RuleViolation(Exception):
@@ -41,6 +62,20 @@ class Revision:
 
 
 @dataclass
+class RestorationChange:
+    """The expected restoration time was revised (``after`` None: the estimate was withdrawn)."""
+
+    before: str
+    after: str | None
+    at: str
+
+
+def same_language(a: str, b: str) -> bool:
+    """Whether two language tags name one language (``en`` and ``en-GB`` do)."""
+    return a.split("-")[0].lower() == b.split("-")[0].lower()
+
+
+@dataclass
 class Update:
     id: str
     body: str
@@ -48,6 +83,8 @@ class Update:
     published_at: str
     next_update_at: str | None
     photos: list[JSON] = field(default_factory=list)
+    translations: dict[str, JSON] = field(default_factory=dict)
+    """The update in other languages, by language tag: ``{"en": {"body", "html"}}``."""
     revisions: list[Revision] = field(default_factory=list)
     corrected_at: str | None = None
     retracted_at: str | None = None
@@ -59,6 +96,10 @@ class Update:
             return "retracted"
         return "corrected" if self.revisions else "published"
 
+    def translation(self, lang: str) -> tuple[str, JSON] | None:
+        """The operator's own translation into ``lang`` (tag and ``{"body", "html"}``), if any."""
+        return next(((tag, t) for tag, t in self.translations.items() if same_language(tag, lang)), None)
+
     def to_json(self, pinned: bool = False) -> JSON:
         return {
             "id": self.id,
@@ -67,6 +108,7 @@ class Update:
             "published_at": self.published_at,
             "next_update_at": self.next_update_at,
             "photos": self.photos,
+            "translations": self.translations,
             "status": self.status,
             "pinned": pinned,
             "corrected_at": self.corrected_at,
@@ -97,6 +139,12 @@ class Incident:
     facts: list[JSON] = field(default_factory=list)
     updates: dict[str, Update] = field(default_factory=dict)
     seq: int = 0
+    urgency: str = FIELD_DEFAULTS["urgency"]
+    certainty: str = FIELD_DEFAULTS["certainty"]
+    instruction: str = ""
+    area_shape: JSON | None = None
+    expected_restoration: str | None = None
+    restoration_changes: list[RestorationChange] = field(default_factory=list)
 
     def to_json(self) -> JSON:
         """The incident's own fields (without its updates and facts)."""
@@ -111,6 +159,7 @@ class Incident:
             "resolution": self.resolution,
             "next_update_at": self.next_update_at,
             "pinned": self.pinned,
+            "restoration_changes": [vars(change) for change in self.restoration_changes],
             "update_count": len(self.updates),
             "seq": self.seq,
         }
@@ -138,7 +187,8 @@ def apply(incident: Incident | None, event: JSON) -> Incident:
     if kind == T.INCIDENT_OPENED:
         if incident is not None:
             raise ValueError("incident.opened must be the first event")
-        fields = {name: data[name] for name in INCIDENT_FIELDS}
+        fields = {name: data[name] if name not in FIELD_DEFAULTS else data.get(name, FIELD_DEFAULTS[name])
+                  for name in INCIDENT_FIELDS}  # fmt: skip
         return Incident(id=event["incident"], opened_at=at, updated_at=at, seq=event["seq"], **fields)
     if incident is None:
         raise ValueError(f"{kind} before incident.opened")
@@ -146,12 +196,14 @@ def apply(incident: Incident | None, event: JSON) -> Incident:
     inc.seq, inc.updated_at = event["seq"], at
     if kind == T.INCIDENT_EDITED:
         for name, value in data.items():
+            if name == "expected_restoration" and inc.expected_restoration not in (None, value):
+                inc.restoration_changes.append(RestorationChange(inc.expected_restoration, value, at))
             setattr(inc, name, value)
     elif kind == T.UPDATE_POSTED:
         inc.updates[data["id"]] = Update(
             id=data["id"], body=data["body"], html=data["html"],
             published_at=data["published_at"], next_update_at=data.get("next_update_at"),
-            photos=list(data.get("photos", [])),
+            photos=list(data.get("photos", [])), translations=dict(data.get("translations", {})),
         )  # fmt: skip
         inc.last_update_at = data["published_at"]
         inc.next_update_at = data.get("next_update_at")
@@ -159,6 +211,9 @@ def apply(incident: Incident | None, event: JSON) -> Incident:
         update = inc.updates[data["id"]]
         update.revisions.append(Revision(update.body, update.html, at, data["reason"]))
         update.body, update.html, update.corrected_at = data["body"], data["html"], at
+        # A translation of the earlier text would now say something else: it goes too,
+        # unless the correction carries one.
+        update.translations = dict(data.get("translations", {}))
     elif kind == T.UPDATE_RETRACTED:
         update = inc.updates[data["id"]]
         update.retracted_at, update.retraction_reason = at, data["reason"]
@@ -192,7 +247,9 @@ Decision = tuple[str, JSON]
 
 
 def decide_open(fields: dict[str, Any]) -> Decision:
-    return T.INCIDENT_OPENED, {name: fields[name] for name in INCIDENT_FIELDS}
+    """The fields of INCIDENT_FIELDS (those of FIELD_DEFAULTS may be left out)."""
+    return T.INCIDENT_OPENED, {name: fields[name] if name in fields else FIELD_DEFAULTS[name]
+                               for name in INCIDENT_FIELDS}  # fmt: skip
 
 
 def decide_edit(inc: Incident, changes: dict[str, Any]) -> Decision:
@@ -210,12 +267,41 @@ def check_promise(next_update_at: str | None, now: datetime) -> str | None:
 
     Raises ValueError (a bad field, HTTP 422) for a malformed or past time.
     """
-    if next_update_at is None:
+    return future_time(next_update_at, now, "next_update_at", PROMISE_HORIZON)
+
+
+def future_time(value: str | None, now: datetime, name: str, within: timedelta | None = None) -> str | None:
+    """An RFC 3339 time with an offset, normalised to UTC; it must lie in the future
+    (and, given ``within``, no further than that from ``now``).
+
+    Raises ValueError (a bad field, HTTP 422) for a malformed, past or too distant time.
+    """
+    if value is None:
         return None
-    moment = parse_time(next_update_at)
+    moment = parse_time(value)
     if moment <= now:
-        raise ValueError("next_update_at must be in the future")
-    return format_time(moment)
+        raise ValueError(f"{name} must be in the future")
+    if within is not None and moment - now > within:
+        span = f"{within.days // 365} years" if within.days >= 365 else f"{within.days} days"
+        raise ValueError(f"{name} must be within {span} from now (a typing mistake?)")
+    try:
+        return format_time(moment)
+    except OverflowError:  # year 9999 at a negative offset is year 10000 in UTC
+        raise ValueError(f"{name} is out of range") from None
+
+
+def check_translations(inc: Incident, translations: dict[str, JSON]) -> None:
+    """Each translation is in another language than the incident's, one per language.
+
+    Raises ValueError (HTTP 422).
+    """
+    seen: list[str] = []
+    for tag in translations:
+        if same_language(tag, inc.lang):
+            raise ValueError(f"translations: {tag} is the incident's own language ({inc.lang}): use body")
+        if any(same_language(tag, other) for other in seen):
+            raise ValueError(f"translations: one per language ({tag} is given twice)")
+        seen.append(tag)
 
 
 def decide_post(
@@ -226,11 +312,15 @@ def decide_post(
     next_update_at: str | None,
     now: datetime,
     photos: list[JSON] | None = None,
+    translations: dict[str, JSON] | None = None,
 ) -> Decision:
+    """``translations``: ``{tag: {"body", "html"}}``; ValueError when one is in the
+    incident's own language."""
     if inc.state != LIVE:
         raise RuleViolation("the incident is resolved: reopen it before posting an update")
     if update_id in inc.updates:
         raise RuleViolation(f"update {update_id} already exists")
+    check_translations(inc, translations or {})
     return T.UPDATE_POSTED, {
         "id": update_id,
         "body": body,
@@ -238,6 +328,7 @@ def decide_post(
         "published_at": format_time(now),
         "next_update_at": next_update_at,
         "photos": photos or [],
+        **({"translations": translations} if translations else {}),
     }
 
 
@@ -248,13 +339,19 @@ def _existing(inc: Incident, update_id: str) -> Update:
     return update
 
 
-def decide_correct(inc: Incident, update_id: str, body: str, html: str, reason: str) -> Decision:
+def decide_correct(
+    inc: Incident, update_id: str, body: str, html: str, reason: str,
+    translations: dict[str, JSON] | None = None,
+) -> Decision:  # fmt: skip
+    """The correction replaces the update's translations too (none given: none kept)."""
     update = _existing(inc, update_id)
     if update.retracted_at is not None:
         raise RuleViolation("a retracted update cannot be corrected; post a new update instead")
-    if update.body == body:
+    if update.body == body and update.translations == (translations or {}):
         raise RuleViolation("the correction is the same as the current text")
-    return T.UPDATE_CORRECTED, {"id": update_id, "body": body, "html": html, "reason": reason}
+    check_translations(inc, translations or {})
+    data = {"id": update_id, "body": body, "html": html, "reason": reason}
+    return T.UPDATE_CORRECTED, {**data, **({"translations": translations} if translations else {})}
 
 
 def decide_retract(inc: Incident, update_id: str, reason: str) -> Decision:

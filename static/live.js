@@ -92,6 +92,12 @@
     el.hidden = !iso;
     if (iso) setTime(el.querySelector("time"), iso);
   }
+  // The operator's own translation of an update, when there is one in the reader's language.
+  function shown(d) {
+    var t = d.translations || {}, want = cfg.lang.split("-")[0].toLowerCase();
+    for (var tag in t) if (tag.split("-")[0].toLowerCase() === want) return { html: t[tag].html, lang: tag };
+    return { html: d.html, lang: ($("title") || document.documentElement).lang };
+  }
   function posted(d) {
     var list = $("updates");
     if (cfg.archive || !list || article(d.id)) return;
@@ -102,7 +108,9 @@
     var age = node.querySelector(".ago");
     age.setAttribute("data-ago", d.published_at);
     age.textContent = ago(d.published_at);
-    node.querySelector(".body").innerHTML = d.html; // sanitised by the server (nh3)
+    var text = shown(d);
+    node.querySelector(".body").innerHTML = text.html; // sanitised by the server (nh3)
+    node.querySelector(".body").lang = text.lang;
     var gallery = node.querySelector(".photos");
     (d.photos || []).forEach(function (p, i) {
       var a = document.createElement("a"), img = document.createElement("img");
@@ -126,7 +134,7 @@
     if (embedded && list.children.length > 20) list.removeChild(list.lastElementChild);
     $("no-updates").hidden = true;
     setNext(d.next_update_at);
-    announce(T.new_update + " " + textOf(d.html));
+    announce(T.new_update + " " + textOf(text.html));
     countUnread();
   }
   function corrected(d, ev) {
@@ -139,13 +147,15 @@
     rev.querySelector(".old").innerHTML = body.innerHTML;
     var revisions = node.querySelector(".revisions");
     revisions.insertBefore(rev, revisions.firstChild);
-    body.innerHTML = d.html;
+    var text = shown(d);
+    body.innerHTML = text.html;
+    body.lang = text.lang;
     node.classList.add("corrected");
     node.querySelector(".badge.corrected").hidden = false;
     if ($("pinned") && !$("pinned").hidden && node.querySelector(".badge.pin:not([hidden])")) {
-      $("pinned").querySelector(".pinned-body").innerHTML = d.html;
+      $("pinned").querySelector(".pinned-body").innerHTML = text.html;
     }
-    announce(T.corrected + ": " + textOf(d.html));
+    announce(T.corrected + ": " + textOf(text.html));
   }
   function retracted(d) {
     var node = article(d.id);
@@ -199,6 +209,7 @@
     }
     if ("summary" in d && $("summary")) { $("summary").textContent = d.summary; $("summary").hidden = !d.summary; }
     if ("area" in d && $("area")) { $("area").textContent = d.area; $("area").hidden = !d.area; }
+    if ("expected_restoration" in d && $("restoration")) reload(); // the page words revisions in full
   }
   function state(live, d, ev) {
     var el = $("state");
@@ -214,6 +225,8 @@
       }
     }
     if (!live) setNext(null);
+    var back = $("restoration");
+    if (back) back.hidden = !live || !back.querySelector("time").getAttribute("datetime");
     announce(live ? T.live : T.resolved + (d.reason ? ": " + d.reason : ""));
   }
   var handlers = {

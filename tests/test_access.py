@@ -21,8 +21,14 @@ from tests.support.client import Api
 from tests.support.server import ServerProcess, add_operator
 
 READS = {"GET", "HEAD"}
-# Writes anyone may make, by design.
-PUBLIC_WRITES = {("POST", "/console/login"), ("POST", "/console/setup/{secret}")}
+# Writes anyone may make, by design. Citizens file reports without an account (rate-limited per
+# address, with a honeypot on the form: tests/test_reports.py checks both).
+PUBLIC_WRITES = {
+    ("POST", "/console/login"),
+    ("POST", "/console/setup/{secret}"),
+    ("POST", "/api/reports"),
+    ("POST", "/reports/new"),
+}
 ADMIN_CHECKS = {"_admin_actor", "_admin"}
 
 
@@ -71,6 +77,9 @@ def test_the_enumeration_sees_the_routes() -> None:
     found = writes()
     assert ("POST", "/api/incidents/{incident_id}/updates") in found
     assert ("POST", "/console/incidents/{incident_id}/updates") in found
+    assert ("POST", "/api/reports/{code}/reply") in found
+    assert ("POST", "/console/reports/{code}/reply") in found
+    assert ("POST", "/api/reports") not in found  # public, listed above
     assert len(found) > 25
     assert ("GET", "/api/audit") in admin_routes()
     assert ("GET", "/console/admin/operators") in admin_routes()
@@ -119,5 +128,14 @@ def console_admin_paths() -> list[str]:
 
 def test_console_admin_pages_are_all_covered_elsewhere() -> None:
     # test_console.py::test_operators_cannot_reach_admin_pages_or_routes logs in as an operator and
-    # tries these; a new admin page must be added there.
-    assert console_admin_paths() == ["/console/admin/audit", "/console/admin/operators"]
+    # tries these (the webhook pages: test_webhooks.py::test_console_and_giving_up_on_a_dead_endpoint);
+    # a new admin page must be added there.
+    assert console_admin_paths() == [
+        "/console/admin/audit",
+        "/console/admin/operators",
+        "/console/admin/webhooks",
+        "/console/admin/webhooks/{webhook_id}",
+        "/console/admin/webhooks/{webhook_id}/delete",
+        "/console/admin/webhooks/{webhook_id}/disable",
+        "/console/admin/webhooks/{webhook_id}/enable",
+    ]

@@ -342,6 +342,7 @@ async def test_incident_title_of_200_characters_is_accepted(api: Api) -> None:
         {"body": "ok", "next_update_at": "not a time"},
         {"body": "ok", "next_update_at": "2099-01-01T00:00:00"},
         {"body": "ok", "next_update_at": "2099-13-01T00:00:00Z"},
+        {"body": "ok", "next_update_at": "9999-12-31T23:59:59-14:00"},  # year 10000 in UTC
         {"body": "ok", "next_update_at": ""},
         {"body": "ok", "next_update_at": 1893456000},
     ],

@@ -143,6 +143,19 @@ async def test_logs_lists_a_kind_oldest_first(backend: Backend) -> None:
     assert await backend.logs(kind) == names
 
 
+async def test_heads_of_a_kind_in_one_call(backend: Backend) -> None:
+    kind = "k" + uuid.uuid4().hex[:8]
+    names = [fresh(kind) for _ in range(3)]
+    for count, name in enumerate(names, start=1):
+        for _ in range(count):
+            await backend.append(name, "update.posted", {})
+    heads = await backend.heads(kind)
+    assert list(heads) == names
+    assert heads == {name: await backend.head(name) for name in names}
+    assert list(heads.values()) == [1, 2, 3]
+    assert await backend.heads("k" + uuid.uuid4().hex[:8]) == {}
+
+
 async def test_subscribers_receive_what_is_stored(backend: Backend) -> None:
     recorder = Recorder()
     backend.set_listener(recorder)

@@ -12,49 +12,8 @@ import httpx
 import pytest
 
 from tests.support.client import Api
-from tests.support.server import ServerProcess, add_operator_with_link, scaled
-
-PASSWORD = "correct horse battery staple"
-
-
-def csrf_of(html: str) -> str:
-    found = re.search(r'name="csrf" value="([^"]+)"', html)
-    assert found is not None, "no CSRF field in the page"
-    return found.group(1)
-
-
-def nonce_of(html: str) -> str:
-    found = re.search(r'name="nonce" value="([^"]+)"', html)
-    assert found is not None
-    return found.group(1)
-
-
-class Browser:
-    """A cookie-keeping client, as a browser is to the console."""
-
-    def __init__(self, base: str) -> None:
-        self.http = httpx.AsyncClient(base_url=base, timeout=scaled(20), follow_redirects=False)
-
-    async def setup(self, link: str, password: str = PASSWORD) -> httpx.Response:
-        path = link[link.index("/console/setup/") :]
-        page = await self.http.get(path)
-        assert page.status_code == 200, page.text
-        return await self.http.post(
-            path, data={"password": password, "repeat": password, "csrf": csrf_of(page.text)}
-        )
-
-    async def login(self, name: str, password: str = PASSWORD, next: str = "/console") -> httpx.Response:
-        page = await self.http.get("/console/login")
-        data = {"name": name, "password": password, "csrf": csrf_of(page.text), "next": next}
-        return await self.http.post("/console/login", data=data)
-
-    async def form(self, page_path: str, action: str, **fields: str) -> httpx.Response:
-        page = await self.http.get(page_path)
-        assert page.status_code == 200, page.status_code
-        return await self.http.post(action, data={"csrf": csrf_of(page.text), **fields})
-
-    async def aclose(self) -> None:
-        await self.http.aclose()
+from tests.support.console import PASSWORD, Browser, csrf_of, nonce_of
+from tests.support.server import ServerProcess, add_operator_with_link
 
 
 @pytest.fixture
@@ -154,7 +113,7 @@ async def test_operators_cannot_reach_admin_pages_or_routes(
     people: tuple[Browser, str, Browser, str, str], sqlite_server: ServerProcess
 ) -> None:
     admin, _, operator, _, operator_token = people
-    for path in ("/console/admin/operators", "/console/admin/audit"):
+    for path in ("/console/admin/operators", "/console/admin/audit", "/console/admin/webhooks"):
         assert (await operator.http.get(path)).status_code == 403
         assert (await admin.http.get(path)).status_code == 200
     refused = await operator.http.post("/console/admin/operators", data={"name": "x", "csrf": "anything"})
@@ -323,3 +282,86 @@ async def test_a_scheduled_update_is_edited_before_it_is_due(
     assert item["body"] == "改后内容"
     assert item["publish_at"] == "2031-01-02T00:30:00.000Z"
     assert item["status"] == "scheduled"
+
+
+async def test_the_workspace_sets_the_area_drawn_the_alert_fields_and_the_restoration(
+    people: tuple[Browser, str, Browser, str, str], api: Api
+) -> None:
+    _, _, operator, _, _ = people
+    incident = await api.create()
+    path = f"/console/incidents/{incident}"
+    fields = {
+        "area": "文化路 花园路—东风路段",
+        "severity": "severe",
+        "category": "Infra",
+        "area_shape": "34.7808,113.6603 1.2",
+        "urgency": "immediate",
+        "certainty": "likely",
+        "instruction": "请绕行文化路",
+        "expected_restoration": "2031-01-01T22:00",
+    }
+
+    async def details(**changed: str) -> httpx.Response:
+        return await operator.form(path, f"{path}/details", **{**fields, **changed})
+
+    assert (await details()).status_code == 303
+    shown = (await api.http.get(f"/api/incidents/{incident}")).json()["incident"]
+    assert shown["area_shape"] == {"type": "circle", "center": [34.7808, 113.6603], "radius_km": 1.2}
+    assert shown["expected_restoration"] == "2031-01-01T14:00:00.000Z"  # 22:00 in Asia/Shanghai
+    assert [shown[k] for k in ("urgency", "certainty", "severity")] == ["immediate", "likely", "severe"]
+    assert shown["instruction"] == "请绕行文化路"
+    workspace = (await operator.http.get(path)).text
+    assert 'value="34.7808,113.6603 1.2"' in workspace and 'value="2031-01-01T22:00"' in workspace
+
+    assert (await details(expected_restoration="2031-01-02T02:00")).status_code == 303
+    changes = (await api.http.get(f"/api/incidents/{incident}")).json()["incident"]["restoration_changes"]
+    assert [(c["before"], c["after"]) for c in changes] == [
+        ("2031-01-01T14:00:00.000Z", "2031-01-01T18:00:00.000Z")
+    ]
+    assert "Expected restoration revised from" in (await api.http.get(f"/incidents/{incident}?lang=en")).text
+
+    unread = await details(area_shape="34.7808,113.6603")
+    assert unread.status_code == 422
+    assert "area on the map" in unread.text and "at least 4 points" in unread.text
+    assert 'value="34.7808,113.6603"' in unread.text  # what was typed is shown again
+    past = await details(expected_restoration="2020-01-01T08:00")
+    assert past.status_code == 422 and "must be in the future" in past.text
+    assert (await details(expected_restoration="2031-01-02T02:00")).status_code == 409  # nothing changed
+
+
+async def test_a_new_incident_takes_the_area_drawn_and_an_update_its_second_language(
+    people: tuple[Browser, str, Browser, str, str], api: Api
+) -> None:
+    _, _, operator, _, _ = people
+    created = await operator.form(
+        "/console/incidents/new",
+        "/console/incidents",
+        title="文化路自来水爆管",
+        area_shape="34.7712,113.6558 34.7712,113.6641 34.7905,113.6641 34.7905,113.6558",  # closed for us
+        urgency="expected",
+        certainty="observed",
+        expected_restoration="2031-01-01T22:00",
+        nonce=uuid.uuid4().hex,
+    )
+    assert created.status_code == 303, created.text
+    path = created.headers["location"].partition("?")[0]
+    incident = path.rpartition("/")[2]
+    points = (await api.http.get(f"/api/incidents/{incident}")).json()["incident"]["area_shape"]["points"]
+    assert len(points) == 5 and points[0] == points[-1]
+
+    english = "Crews are on site."
+    posted = await operator.form(path, f"{path}/updates", body="已到场", translation=english, nonce="t1")
+    assert posted.status_code == 303
+    update = (await api.events(incident))[-1]["data"]
+    assert update["translations"] == {"en": {"body": english, "html": f"<p>{english}</p>"}}
+    corrected = await operator.form(
+        path,
+        f"{path}/updates/{update['id']}/correct",
+        body="已到达现场",
+        reason="措辞",
+        translation="On site.",
+    )
+    assert corrected.status_code == 303
+    assert (await api.events(incident))[-1]["data"]["translations"]["en"]["body"] == "On site."
+    drafted = await operator.form(path, f"{path}/updates", body="草稿", translation="Draft", draft="1")
+    assert drafted.status_code == 422 and "second language" in drafted.text

@@ -12,6 +12,7 @@ from html.parser import HTMLParser
 from pathlib import Path
 
 import httpx
+import pytest
 from babel.messages.extract import extract_from_dir
 
 from broadcaster import i18n
@@ -83,13 +84,17 @@ def test_negotiation_rules() -> None:
 
 def test_every_interface_string_is_translated() -> None:
     method_map = [("templates/**.html", "jinja2"), ("broadcaster/**.py", "python")]
+    keywords = {"_": None, "gettext": None, "pgettext": ((1, "c"), 2)}
     found = {
-        message if isinstance(message, str) else message[0]
-        for _, _, message, *_ in extract_from_dir(CHECKOUT, method_map, keywords={"_": None, "gettext": None})
+        (context, message if isinstance(message, str) else message[0])
+        for _, _, message, _, context in extract_from_dir(CHECKOUT, method_map, keywords=keywords)
     }
     assert len(found) > 30
+    assert ("report status", "Resolved") in found  # messages with a context are checked too
     catalog = i18n.translations("zh-CN")
-    untranslated = sorted(m for m in found if catalog.gettext(m) == m)
+    untranslated = sorted(
+        (c or "", m) for c, m in found if (catalog.pgettext(c, m) if c else catalog.gettext(m)) == m
+    )
     assert untranslated == []
 
 
@@ -256,3 +261,34 @@ async def test_public_reads_are_readable_anywhere_and_writes_are_not(
     assert "access-control-allow-origin" not in preflight.headers  # the browser refuses the write
     page = await api.http.get(f"/incidents/{incident}")
     assert "access-control-allow-origin" not in page.headers
+
+
+async def raw_get(server: ServerProcess, target: str) -> tuple[int, bytes]:
+    """GET a request target exactly as written (HTTP clients normalise `..` away)."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+    writer.write(f"GET {target} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".encode())
+    await writer.drain()
+    answer = await reader.read()
+    writer.close()
+    status = int(answer.split(b" ", 2)[1])
+    return status, answer
+
+
+@pytest.mark.parametrize(
+    "target",
+    [
+        "/static/../pyproject.toml",
+        "/static/../../../../etc/passwd",
+        "/static/%2e%2e/%2e%2e/%2e%2e/etc/passwd",
+        "/static/..%2f..%2f..%2fetc%2fpasswd",
+        "/static/%2e%2e%5c%2e%2e%5cetc%5cpasswd",
+        "/media/../../etc/passwd",
+        "/media/%2e%2e/%2e%2e/etc/passwd",
+        "/media/..%2f..%2fetc%2fpasswd",
+        "/static/site.css%00.png",
+    ],
+)
+async def test_no_path_escapes_static_or_media(sqlite_server: ServerProcess, target: str) -> None:
+    status, answer = await raw_get(sqlite_server, target)
+    assert 400 <= status < 500, (status, answer[:200])
+    assert b"root:" not in answer and b"[project]" not in answer

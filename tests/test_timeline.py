@@ -267,7 +267,7 @@ def test_unknown_event_type_is_refused() -> None:
 def test_decide_open_takes_exactly_the_incident_fields() -> None:
     type_, data = tl.decide_open({**OPEN_FIELDS, "unrelated": 1})
     assert type_ == "incident.opened"
-    assert data == OPEN_FIELDS
+    assert data == {**OPEN_FIELDS, **tl.FIELD_DEFAULTS}  # the alert fields, when left out
 
 
 def test_decide_post() -> None:
@@ -440,6 +440,82 @@ def test_edit_of_a_field_that_is_not_editable_is_refused(changes: dict[str, Any]
         tl.decide_edit(opened().fold(), changes)
 
 
+# --- alert fields, expected restoration, translations ----------------------------------
+
+
+def test_an_older_log_without_the_alert_fields_folds_to_their_defaults() -> None:
+    inc = opened().fold()  # OPEN_FIELDS predates urgency, certainty, area_shape, ...
+    assert (inc.urgency, inc.certainty, inc.instruction) == ("expected", "observed", "")
+    assert inc.area_shape is None
+    assert inc.expected_restoration is None
+    assert inc.restoration_changes == []
+    assert inc.to_json()["restoration_changes"] == []
+
+
+def test_revising_the_expected_restoration_keeps_each_earlier_estimate() -> None:
+    log = opened(expected_restoration=at(900))
+    log.add("incident.edited", {"expected_restoration": at(1080)})
+    log.add("incident.edited", {"urgency": "immediate"})  # no revision
+    log.add("incident.edited", {"expected_restoration": None})
+    log.add("incident.edited", {"expected_restoration": at(1200)})  # a new estimate, not a revision
+    inc = log.fold()
+    assert inc.expected_restoration == at(1200)
+    assert [(c.before, c.after, c.at) for c in inc.restoration_changes] == [
+        (at(900), at(1080), at(2)),
+        (at(1080), None, at(4)),
+    ]
+    assert inc.to_json()["restoration_changes"][0] == {"before": at(900), "after": at(1080), "at": at(2)}
+
+
+def test_the_alert_fields_are_editable_and_two_can_be_cleared() -> None:
+    inc = opened(expected_restoration=at(900)).fold()
+    circle = {"type": "circle", "center": [34.7466, 113.6253], "radius_km": 1.5}
+    assert tl.decide_edit(
+        inc, {"area_shape": circle, "expected_restoration": None, "urgency": "immediate"}
+    ) == (
+        "incident.edited",
+        {"area_shape": circle, "expected_restoration": None, "urgency": "immediate"},
+    )
+    assert set(tl.CLEARABLE_FIELDS) <= set(tl.EDITABLE_FIELDS)
+
+
+def test_a_translation_is_kept_shown_per_language_and_dropped_by_a_correction_without_one() -> None:
+    inc = opened().fold()
+    english = {"en": {"body": "Crews are on site.", "html": "<p>Crews are on site.</p>"}}
+    _, data = tl.decide_post(inc, "u1", "工作人员已到场", "<p>工作人员已到场</p>", None, NOW, None, english)
+    assert data["translations"] == english
+    log = opened().add("update.posted", data)
+    update = log.fold().updates["u1"]
+    assert update.translation("en-GB") == ("en", english["en"])
+    assert update.translation("zh-CN") is None
+    assert update.to_json()["translations"] == english
+    log.add(
+        "update.corrected", {"id": "u1", "body": "工作人员已到达现场", "html": "<p>x</p>", "reason": "措辞"}
+    )
+    assert log.fold().updates["u1"].translations == {}  # never an English text of the old wording
+
+
+def test_a_translation_in_the_incident_s_own_language_is_refused() -> None:
+    inc = opened().fold()
+    same = {"zh-Hans": {"body": "重复", "html": "<p>重复</p>"}}
+    with pytest.raises(ValueError, match="own language"):
+        tl.decide_post(inc, "u1", "正文", "<p>正文</p>", None, NOW, None, same)
+    twice = {"en": {"body": "a", "html": "a"}, "en-GB": {"body": "b", "html": "b"}}
+    with pytest.raises(ValueError, match="one per language"):
+        tl.decide_post(inc, "u1", "正文", "<p>正文</p>", None, NOW, None, twice)
+
+
+def test_a_correction_of_the_translation_alone_is_a_correction() -> None:
+    english = {"en": {"body": "On site.", "html": "<p>On site.</p>"}}
+    _, posted = tl.decide_post(opened().fold(), "u1", "到场", "<p>到场</p>", None, NOW, None, english)
+    log = opened().add("update.posted", posted)
+    fixed = {"en": {"body": "Crews on site.", "html": "<p>Crews on site.</p>"}}
+    type_, data = tl.decide_correct(log.fold(), "u1", "到场", "<p>到场</p>", "英文有误", fixed)
+    assert (type_, data["translations"]) == ("update.corrected", fixed)
+    with pytest.raises(RuleViolation, match="same"):
+        tl.decide_correct(log.fold(), "u1", "到场", "<p>到场</p>", "无变化", english)
+
+
 # --- promises ----------------------------------------------------------------------
 
 
@@ -471,4 +547,14 @@ def test_check_promise_refuses_the_past(text: str) -> None:
 )
 def test_check_promise_refuses_malformed_or_offsetless_times(text: str) -> None:
     with pytest.raises(ValueError):
+        tl.check_promise(text, NOW)
+
+
+@pytest.mark.parametrize(
+    "text", ["9999-12-31T23:59:59-14:00", "9999-12-31T23:59:59Z", "2040-01-01T00:00:00Z"]
+)
+def test_check_promise_refuses_times_beyond_ten_years(text: str) -> None:
+    """A promise ten years away is a typing mistake (and year 9999 at -14:00 is year
+    10000 in UTC, which no page could show)."""
+    with pytest.raises(ValueError, match="within 10 years from now"):
         tl.check_promise(text, NOW)

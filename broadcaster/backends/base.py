@@ -8,7 +8,8 @@ Primitives:
 
 * **logs**: :meth:`Backend.append` assigns the next seq, stores the event and
   publishes it, as one atomic step; :meth:`Backend.read` reads a log since N;
-  :meth:`Backend.head` gives the last seq; :meth:`Backend.logs` lists the logs of a kind.
+  :meth:`Backend.head` gives the last seq; :meth:`Backend.logs` lists the logs of a kind
+  and :meth:`Backend.heads` their heads.
 * **fan-out**: :meth:`Backend.subscribe` / :meth:`Backend.unsubscribe` tell the
   backend which logs this process listens to; published events reach the one
   :class:`Listener` set with :meth:`Backend.set_listener`.
@@ -108,6 +109,11 @@ class Backend(Protocol):
 
     async def logs(self, kind: str) -> list[str]:
         """Names of all logs of a kind (``"incident"``), oldest first."""
+        ...
+
+    async def heads(self, kind: str) -> dict[str, int]:
+        """The head of every log of a kind, oldest log first: what :meth:`logs` and
+        :meth:`head` per log would give, in one query or a few pipelined round trips."""
         ...
 
     def set_listener(self, listener: Listener) -> None: ...

@@ -34,7 +34,7 @@ from collections.abc import AsyncIterator, Callable
 from typing import Any, cast
 from urllib.parse import urlsplit, urlunsplit
 
-from redis.asyncio import Redis
+from redis.asyncio import BlockingConnectionPool, Redis
 from redis.asyncio.cluster import ClusterNode, RedisCluster
 from redis.asyncio.connection import AbstractConnection
 from redis.asyncio.retry import Retry
@@ -57,11 +57,30 @@ from broadcaster.types import JSON
 logger = logging.getLogger(__name__)
 
 SOCKET_TIMEOUT = 2.0  # connect and per-reply; with no retries a dead Redis fails fast
+POOL_SIZE = 64  # connections per client per process
+POOL_WAIT = 3.0  # seconds a command waits for a free pooled connection
 OP_TIMEOUT = 4.5  # hard cap on one operation, so a write during an outage fails within 5 s
 PAGE = 1000  # XRANGE page size for long reads
 SUBSCRIBE_TIMEOUT = 5.0
-KEEPALIVE = 10.0  # an idle pub/sub link is PINGed, and dropped if still silent after this
+# A pub/sub link silent this long is PINGed, and dropped if the PONG takes longer than
+# SOCKET_TIMEOUT: a black-holed link (no RST, no FIN) is replaced within ~7 s.
+KEEPALIVE = 5.0
 BACKOFF_START, BACKOFF_MAX = 0.1, 2.0
+# Scores of the ``logs:{KIND}`` index at or above this are microseconds; below it, the
+# milliseconds earlier versions wrote (10**14 ms is the year 5138, 10**14 us is 1973).
+MICROSECOND_SCORES = 10**14
+
+
+def index_score(created: float) -> int:
+    """The ``logs:{KIND}`` score of a log created at ``created`` (Unix seconds): microseconds,
+    so two logs opened in the same millisecond keep their order."""
+    return round(created * 1_000_000)
+
+
+def index_time(score: float) -> float:
+    """The creation time (Unix seconds) of an index score, in either unit ever written."""
+    return score / 1_000_000 if score >= MICROSECOND_SCORES else score / 1000
+
 
 # KEYS: meta, stream, idem. ARGV: idem key ('' = none), expect_seq ('' = none), head,
 # tail, channel. XADD goes first: scripts are not rolled back, and it is the only write
@@ -129,6 +148,18 @@ def cluster_url_hint(url: str) -> str:
     return urlunsplit(parts._replace(scheme=scheme, path="/"))
 
 
+def _closed_transport(exc: RuntimeError) -> bool:
+    """Whether ``exc`` is uvloop refusing a write on a connection the peer reset.
+
+    After an RST, asyncio's transport drops the write and the next read reports the
+    reset (a ConnectionError); uvloop raises ``RuntimeError("unable to perform operation
+    on <TCPTransport closed=True ...>; the handler is closed")`` (MagicStack/uvloop#506),
+    which redis-py passes on as is. It is a lost connection like any other (503), not
+    an internal error.
+    """
+    return "handler is closed" in str(exc)
+
+
 def _redact(url: str) -> str:
     parts = urlsplit(url)
     if parts.password is None:
@@ -137,12 +168,30 @@ def _redact(url: str) -> str:
     return urlunsplit(parts._replace(netloc=netloc))
 
 
+class _Pool(BlockingConnectionPool):
+    """Also replaces, before handing it out, a pooled connection the peer reset.
+
+    redis-py's check (``can_read``) sees a connection closed with FIN (end of stream),
+    not one reset with RST (the stream holds the error instead): a connection reset
+    while idle in the pool, by a NAT or firewall dropping it or a proxy restarting,
+    would fail the next command sent on it, seconds or hours after the network is
+    fine again. Its transport is already closed, which is what is checked here.
+    """
+
+    async def ensure_connection(self, connection: AbstractConnection) -> None:
+        writer = getattr(connection, "_writer", None)
+        if writer is not None and writer.transport.is_closing():
+            await connection.disconnect()
+        await super().ensure_connection(connection)
+
+
 def _client(url: str, *, cluster: bool, decode: bool) -> Redis | RedisCluster:
     # No retries: a retried EVALSHA could append twice, and the pool already replaces
-    # connections the server closed before handing them out. That check is skipped
-    # when maintenance notifications (a Redis Enterprise feature) are on, so they are
-    # off: otherwise the first command after a restart fails. On a cluster, MOVED and
-    # ASK redirects are still followed (they are answers, not retries of a lost reply).
+    # connections the server closed (or reset: _Pool) before handing them out. That
+    # check is skipped when maintenance notifications (a Redis Enterprise feature) are
+    # on, so they are off: otherwise the first command after a restart fails. On a
+    # cluster, MOVED and ASK redirects are still followed (they are answers, not
+    # retries of a lost reply).
     options: dict[str, Any] = {
         "decode_responses": decode,
         "socket_timeout": SOCKET_TIMEOUT,
@@ -152,7 +201,10 @@ def _client(url: str, *, cluster: bool, decode: bool) -> Redis | RedisCluster:
     }
     if cluster:
         return RedisCluster.from_url(url, **options)
-    return Redis.from_url(url, **options)
+    # A bounded pool that waits for a free connection: thousands of readers resuming
+    # at once must queue here, not open thousands of connections to Redis.
+    pool = _Pool.from_url(url, max_connections=POOL_SIZE, timeout=POOL_WAIT, **options)
+    return Redis.from_pool(pool)
 
 
 class RedisBackend:
@@ -188,7 +240,9 @@ class RedisBackend:
             async with asyncio.timeout(OP_TIMEOUT):
                 yield
         # OSError includes the timeout above; RedisClusterException: e.g. no node reachable.
-        except (RedisError, RedisClusterException, OSError) as exc:
+        except (RedisError, RedisClusterException, OSError, RuntimeError) as exc:
+            if isinstance(exc, RuntimeError) and not _closed_transport(exc):
+                raise
             problem = f"{type(exc).__name__}: {exc}"
             raise BackendError(f"Redis at {self._where}: {what} failed: {problem}") from exc
 
@@ -257,7 +311,8 @@ class RedisBackend:
             # idempotent retry too, which repairs a crash between the two steps.
             kind, _ = split_log(log)
             async with self._guard(f"index {log}"):
-                score = int(moment.timestamp() * 1000)
+                # Scores written in milliseconds by earlier versions are smaller: older.
+                score = index_score(moment.timestamp())
                 await self._redis.zadd(f"logs:{{{kind}}}", {log: score}, nx=True)
         return appended
 
@@ -304,6 +359,20 @@ class RedisBackend:
         async with self._guard(f"list {kind} logs"):
             return cast(list[str], await self._redis.zrange(f"logs:{{{kind}}}", 0, -1))
 
+    async def heads(self, kind: str) -> dict[str, int]:
+        """Heads of a kind's logs: the index, then HGETs pipelined by :data:`PAGE`."""
+        names = await self.logs(kind)
+        found: dict[str, int] = {}
+        for start in range(0, len(names), PAGE):
+            chunk = names[start : start + PAGE]
+            async with self._guard(f"heads of {kind} logs"):
+                pipe = self._redis.pipeline(transaction=False)
+                for name in chunk:
+                    pipe.hget(log_keys(name)[0], "seq")
+                seqs = cast(list[str | None], await pipe.execute())
+            found.update((name, int(seq) if seq else 0) for name, seq in zip(chunk, seqs, strict=True))
+        return found
+
     def set_listener(self, listener: Listener) -> None:
         self._listener = listener
 
@@ -340,8 +409,11 @@ class RedisBackend:
         if command[0] == "SUBSCRIBE":
             self._unconfirmed[command[1]] = self._unconfirmed.get(command[1], 0) + 1
         # A failed write means the link is broken: the reader sees it and reconnects.
-        with contextlib.suppress(RedisError, OSError):
+        try:
             await conn.send_command(*command, check_health=False)
+        except (RedisError, OSError, RuntimeError) as exc:
+            if isinstance(exc, RuntimeError) and not _closed_transport(exc):
+                raise
 
     def _link_targets(self) -> list[tuple[str, type[AbstractConnection], dict[str, Any]]]:
         """Where the pub/sub link may connect: the one Redis, or every known cluster
@@ -415,7 +487,7 @@ class RedisBackend:
     async def _read_link(self, conn: AbstractConnection) -> None:
         pinged = False
         while True:
-            reply = await conn.read_response(timeout=KEEPALIVE)
+            reply = await conn.read_response(timeout=SOCKET_TIMEOUT if pinged else KEEPALIVE)
             if reply is None:  # silent for KEEPALIVE: a PING tells dead from idle
                 if pinged:
                     raise ConnectionError("pub/sub link did not answer PING")

@@ -174,6 +174,13 @@ class SQLiteBackend:
 
         return await self._run(query)
 
+    async def heads(self, kind: str) -> dict[str, int]:
+        def query(db: sqlite3.Connection) -> dict[str, int]:
+            rows = db.execute("SELECT log, head FROM logs WHERE kind = ? ORDER BY created", (kind,))
+            return {str(row[0]): int(row[1]) for row in rows}
+
+        return await self._run(query)
+
     def set_listener(self, listener: Listener) -> None:
         self._listener = listener
 

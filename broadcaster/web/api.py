@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Body, HTTPException, Path, Query, Response
+from fastapi import APIRouter, Body, HTTPException, Path, Query, Request, Response
 from fastapi.responses import JSONResponse
 
 from broadcaster import timeline as tl
@@ -13,6 +13,7 @@ from broadcaster.events import dumps
 from broadcaster.web.deps import ActorDep, IdempotencyKey, PublisherDep
 from broadcaster.web.media import photo_entries
 from broadcaster.web.schemas import (
+    MAX_SEQ,
     CorrectionIn,
     FactsIn,
     IncidentEdit,
@@ -67,30 +68,34 @@ async def edit_incident(
     key: IdempotencyKey,
 ) -> Response:  # fmt: skip
     changes = body.model_dump(mode="json", exclude_unset=True)
-    if any(value is None for value in changes.values()):
-        raise HTTPException(422, "fields cannot be set to null; leave them out instead")
+    if any(value is None for name, value in changes.items() if name not in tl.CLEARABLE_FIELDS):
+        cleared = ", ".join(tl.CLEARABLE_FIELDS)
+        raise HTTPException(422, f"only {cleared} can be set to null; leave the other fields out instead")
     return _event_response(await publisher.edit(incident_id, changes, operator, key))
 
 
 @router.post("/{incident_id}/updates", status_code=201, summary="Post an update")
 async def post_update(
     incident_id: IncidentId, body: UpdateIn, publisher: PublisherDep, operator: ActorDep,
-    key: IdempotencyKey,
+    key: IdempotencyKey, request: Request,
 ) -> JSONResponse:  # fmt: skip
     if body.publish_at is not None:  # scheduled: 202 {"scheduled": item} (see web/schedules.py)
         from broadcaster.web.schedules import post_scheduled
 
-        return await post_scheduled(publisher, incident_id, body, operator, key)
+        if body.translations:
+            raise HTTPException(422, "translations: a scheduled update cannot carry them yet; post it now")
+        return await post_scheduled(request.app.state.schedules, incident_id, body, operator, key)
     try:
         attached = await photo_entries(publisher.backend, body.photos)
     except ValueError as exc:
         raise HTTPException(422, f"photos: {exc}") from exc
     try:
         done = await publisher.post_update(
-            incident_id, body.body, body.next_update_at, operator, key, photos=attached
-        )
-    except ValueError as exc:
-        raise HTTPException(422, f"next_update_at: {exc}") from exc
+            incident_id, body.body, body.next_update_at, operator, key, photos=attached,
+            translations=body.translations,
+        )  # fmt: skip
+    except ValueError as exc:  # the message names the field
+        raise HTTPException(422, str(exc)) from exc
     return _json({"update": posted_update(done), "seq": done.event.seq}, 201, done)
 
 
@@ -98,7 +103,8 @@ def posted_update(done: Appended) -> dict[str, Any]:
     """The update as its ``update.posted`` event carries it (the same for a replay)."""
     data = done.event.decode()["data"]
     fields = ("id", "body", "html", "published_at", "next_update_at")
-    return tl.Update(**{k: data.get(k) for k in fields}, photos=data.get("photos", [])).to_json()
+    extra = {"photos": data.get("photos", []), "translations": data.get("translations", {})}
+    return tl.Update(**{k: data.get(k) for k in fields}, **extra).to_json()
 
 
 @router.patch("/{incident_id}/updates/{update_id}", summary="Correct an update in the open")
@@ -106,7 +112,12 @@ async def correct_update(
     incident_id: IncidentId, update_id: UpdateId, body: CorrectionIn, publisher: PublisherDep,
     operator: ActorDep, key: IdempotencyKey,
 ) -> Response:  # fmt: skip
-    done = await publisher.correct(incident_id, update_id, body.body, body.reason, operator, key)
+    try:
+        done = await publisher.correct(
+            incident_id, update_id, body.body, body.reason, operator, key, body.translations
+        )
+    except ValueError as exc:  # a translation in the incident's own language
+        raise HTTPException(422, str(exc)) from exc
     return _event_response(done)
 
 
@@ -163,7 +174,7 @@ async def reopen(
 async def events(
     incident_id: IncidentId,
     publisher: PublisherDep,
-    since: Annotated[int, Query(ge=0)] = 0,
+    since: Annotated[int, Query(ge=0, le=MAX_SEQ)] = 0,
     limit: Annotated[int, Query(ge=1, le=1000)] = 1000,
 ) -> Response:
     """``seq`` is the last seq in this answer (poll again with ``since=seq``); ``head``

@@ -18,18 +18,21 @@ from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Resp
 from starlette.datastructures import FormData, UploadFile
 
 from broadcaster import markdown, photos
+from broadcaster import text as written
 from broadcaster.config import Settings
 from broadcaster.events import format_time, parse_time, utc_now
 from broadcaster.hub import Hub
 from broadcaster.publishing import IdempotencyMismatch, Publisher, incident_log
 from broadcaster.timeline import Incident, NotFound, RuleViolation
 from broadcaster.types import JSON
+from broadcaster.web.alert_form import alert_fields, second_language, shown_values
 from broadcaster.web.api import IncidentId, UpdateId
 from broadcaster.web.deps import HubDep, PublisherDep, SettingsDep
 from broadcaster.web.media import store_photo
 from broadcaster.web.rendering import render
-from broadcaster.web.schemas import MAX_BODY, MAX_REASON, MAX_TITLE, Category, Severity
+from broadcaster.web.schemas import MAX_BODY, MAX_REASON, MAX_TITLE, Category, Certainty, Severity, Urgency
 from broadcaster.web.session import ConsoleUser, UserDep, checked_form
+from broadcaster.web.webhooks import webhook_notices
 
 router = APIRouter(prefix="/console", include_in_schema=False)
 PROMISES = (15, 30, 60)
@@ -65,7 +68,15 @@ def text(form: FormData, name: str, limit: int, *, required: bool = False, label
         raise FormProblem(f"{label or name}: required")
     if len(value) > limit:
         raise FormProblem(f"{label or name}: at most {limit} characters")
-    return value
+    return storable(value, label or name)
+
+
+def storable(value: str, label: str) -> str:
+    """``value``, when a page and a feed can carry every character of it (see broadcaster.text)."""
+    try:
+        return written.check(value, label)
+    except written.ControlCharacters as exc:
+        raise FormProblem(str(exc)) from None
 
 
 def local_to_utc(value: str, zone: str) -> str:
@@ -121,6 +132,9 @@ async def workspace(
         "scheduled": scheduled,
         "zone": settings.timezone,
         "base": str(request.base_url).rstrip("/"),
+        "second_lang": second_language(incident.lang),
+        "details": {**shown_values(incident, settings.timezone), **(values or {})},
+        **choices(),
     }
     return render(request, "console/workspace.html", context, settings, status=status)
 
@@ -145,6 +159,7 @@ async def dashboard(
         "live": live,
         "resolved": [i for i in incidents if i.state == "resolved"][:10],
         "scheduled": [s for s in await scheduled_items(request, None) if s.status in {"draft", "scheduled"}],
+        "webhook_notices": await webhook_notices(request) if user.operator.admin else [],
     }
     return render(request, "console/dashboard.html", context, settings)
 
@@ -156,7 +171,19 @@ async def new_incident_page(request: Request, user: UserDep, settings: SettingsD
 
 
 def choices() -> dict[str, Any]:
-    return {"severities": [s.value for s in Severity], "categories": [c.value for c in Category]}
+    return {
+        "severities": [s.value for s in Severity],
+        "categories": [c.value for c in Category],
+        "urgencies": [u.value for u in Urgency],
+        "certainties": [c.value for c in Certainty],
+    }
+
+
+def severity_and_category(form: FormData) -> dict[str, str]:
+    severity, category = str(form.get("severity") or "unknown"), str(form.get("category") or "Other")
+    if severity not in {s.value for s in Severity} or category not in {c.value for c in Category}:
+        raise FormProblem("severity or category: not one of the choices")
+    return {"severity": severity, "category": category}
 
 
 @router.post("/incidents", response_class=HTMLResponse)
@@ -165,20 +192,17 @@ async def create_incident(
 ) -> Response:
     form = await checked_form(request, user)
     try:
-        severity, category = str(form.get("severity") or "unknown"), str(form.get("category") or "Other")
-        if severity not in {s.value for s in Severity} or category not in {c.value for c in Category}:
-            raise FormProblem("severity or category: not one of the choices")
         fields = {
             "title": text(form, "title", MAX_TITLE, required=True, label="title").strip(),
             "summary": text(form, "summary", 2000),
             "area": text(form, "area", 200),
-            "severity": severity,
-            "category": category,
+            **severity_and_category(form),
             "lang": "en" if form.get("lang") == "en" else "zh-CN",
             "exercise": form.get("exercise") == "on",
+            **alert_fields(form, settings.timezone, utc_now()),
         }
         done = await publisher.create(fields, user.actor, str(form.get("nonce") or "") or None)
-    except (FormProblem, IdempotencyMismatch) as exc:
+    except (FormProblem, IdempotencyMismatch, ValueError) as exc:
         context = {
             "user": user,
             "values": dict(form),
@@ -217,6 +241,9 @@ async def post_update(incident_id: IncidentId, desk: DeskDep) -> Response:
         body = text(form, "body", MAX_BODY, required=True, label="update")
         promise = promise_from(form, desk.settings.timezone)
         nonce = str(form.get("nonce") or "") or None
+        translations = await translation_of(desk, incident_id, form)
+        if translations and (form.get("publish_at") or form.get("draft")):
+            raise FormProblem("second language: scheduled updates and drafts cannot carry it yet; post now")
         uploads = [f for f in form.getlist("photos") if isinstance(f, UploadFile) and f.filename]
         if uploads and form.get("publish_at"):
             raise FormProblem("photos: a scheduled update cannot carry photos yet; post it now instead")
@@ -231,13 +258,22 @@ async def post_update(incident_id: IncidentId, desk: DeskDep) -> Response:
             item, _ = await schedules.create(incident_id, body, promise, publish_at, desk.user.actor, nonce)
             return str(item.id)
         done = await desk.publisher.post_update(
-            incident_id, body, promise, desk.user.actor, nonce, photos=attached
+            incident_id, body, promise, desk.user.actor, nonce, photos=attached, translations=translations
         )
         return str(done.event.decode()["data"]["id"])
 
     sent = await desk.request.form()
     done = "drafted" if sent.get("draft") else "scheduled" if sent.get("publish_at") else "posted"
     return await _act(desk, incident_id, action, done)
+
+
+async def translation_of(desk: Desk, incident_id: str, form: FormData) -> dict[str, str]:
+    """The form's ``translation`` (the update in the incident's second language), if written."""
+    written_text = text(form, "translation", MAX_BODY, label="second language").strip()
+    if not written_text:
+        return {}
+    incident = await desk.publisher.get(incident_id)
+    return {second_language(incident.lang): written_text}
 
 
 async def stored_photos(backend: Any, uploads: list[UploadFile]) -> list[JSON]:
@@ -261,12 +297,31 @@ async def correct(incident_id: IncidentId, update_id: UpdateId, desk: DeskDep) -
     async def action(form: FormData) -> str:
         body = text(form, "body", MAX_BODY, required=True, label="corrected text")
         reason = text(form, "reason", MAX_REASON, required=True, label="reason").strip()
-        await desk.publisher.correct(
-            incident_id, update_id, body, reason, desk.user.actor, str(form.get("nonce") or "") or None
-        )
+        translations = await translation_of(desk, incident_id, form)
+        nonce = str(form.get("nonce") or "") or None
+        by = desk.user.actor
+        await desk.publisher.correct(incident_id, update_id, body, reason, by, nonce, translations)
         return update_id
 
     return await _act(desk, incident_id, action, "corrected")
+
+
+@router.post("/incidents/{incident_id}/details", response_class=HTMLResponse)
+async def details(incident_id: IncidentId, desk: DeskDep) -> Response:
+    """Area (text and drawn), severity, urgency, certainty, category, instruction and the
+    expected restoration: one ``incident.edited`` with what changed."""
+
+    async def action(form: FormData) -> None:
+        incident = await desk.publisher.get(incident_id)
+        fields = {
+            "area": text(form, "area", 200).strip(),
+            **severity_and_category(form),
+            **alert_fields(form, desk.settings.timezone, utc_now(), incident),
+        }
+        changes = {name: value for name, value in fields.items() if getattr(incident, name) != value}
+        await desk.publisher.edit(incident_id, changes, desk.user.actor, str(form.get("nonce") or "") or None)
+
+    return await _act(desk, incident_id, action, "details")
 
 
 @router.post("/incidents/{incident_id}/updates/{update_id}/retract", response_class=HTMLResponse)
@@ -296,7 +351,8 @@ async def facts(incident_id: IncidentId, desk: DeskDep) -> Response:
         labels, values = form.getlist("label"), form.getlist("value")
         rows = []
         for label, value in zip(labels, values, strict=False):
-            label, value = str(label).strip(), str(value).strip()
+            # Checked before strip(), which would quietly drop some controls (U+000B, U+001F).
+            label, value = storable(str(label), "label").strip(), storable(str(value), "value").strip()
             if not label and not value:
                 continue  # an empty row: left out
             if not label or len(label) > 100 or len(value) > 1000:

@@ -6,11 +6,13 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
-from pydantic import BaseModel, Field
+from pydantic import Field
 
 from broadcaster import accounts, audit
+from broadcaster import text as written
 from broadcaster.web.deps import AdminDep, BackendDep, SettingsDep
 from broadcaster.web.rendering import render
+from broadcaster.web.schemas import MAX_SEQ, Strict
 from broadcaster.web.session import AdminDep as ConsoleAdminDep
 from broadcaster.web.session import UserDep, checked_form
 
@@ -38,7 +40,12 @@ async def create_token(
     request: Request, user: UserDep, backend: BackendDep, settings: SettingsDep
 ) -> Response:
     form = await checked_form(request, user)
-    label = str(form.get("label") or "").strip() or "token"
+    try:
+        label = written.check(str(form.get("label") or ""), "label").strip() or "token"
+    except written.ControlCharacters as exc:
+        tokens = await accounts.list_tokens(backend, user.operator.id)
+        context = {"user": user, "tokens": tokens, "error": str(exc)}
+        return render(request, "console/tokens.html", context, settings, status=422)
     token = await accounts.create_token(backend, user.operator.id, label)
     await audit.record(backend, user.actor, "token.created", detail={"label": label})
     tokens = await accounts.list_tokens(backend, user.operator.id)
@@ -98,7 +105,7 @@ async def audit_page(
     operator: Annotated[str | None, Query(max_length=100)] = None,
     action: Annotated[str | None, Query(max_length=100)] = None,
     incident: Annotated[str | None, Query(max_length=64)] = None,
-    before: Annotated[int | None, Query(ge=1)] = None,
+    before: Annotated[int | None, Query(ge=1, le=MAX_SEQ)] = None,
 ) -> Response:
     filters = {"operator": operator or None, "action": action or None, "incident": incident or None}
     found = await audit.entries(backend, before=before, limit=100, **filters)
@@ -109,7 +116,7 @@ async def audit_page(
 # --- the same for scripts (administrator tokens) --------------------------------------------
 
 
-class InviteIn(BaseModel):
+class InviteIn(Strict):
     name: str = Field(min_length=1, max_length=100)
     admin: bool = False
 
@@ -140,7 +147,7 @@ async def api_audit(
     operator: Annotated[str | None, Query(max_length=100)] = None,
     action: Annotated[str | None, Query(max_length=100)] = None,
     incident: Annotated[str | None, Query(max_length=64)] = None,
-    before: Annotated[int | None, Query(ge=1)] = None,
+    before: Annotated[int | None, Query(ge=1, le=MAX_SEQ)] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> dict[str, Any]:
     found = await audit.entries(

@@ -5,6 +5,8 @@ All ``async``: FastAPI would run plain functions in a thread pool, per request.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Annotated
 
 from fastapi import Depends, Header, HTTPException
@@ -84,3 +86,12 @@ ActorDep = Annotated[Actor, Depends(_actor)]
 AdminDep = Annotated[Actor, Depends(_admin_actor)]
 """As ActorDep, and the operator must be an administrator (else 403)."""
 IdempotencyKey = Annotated[str | None, Depends(_idempotency_key)]
+
+
+@contextmanager
+def bad_fields() -> Iterator[None]:
+    """The rules' ValueError is a bad field: 422 with its message."""
+    try:
+        yield
+    except ValueError as exc:
+        raise HTTPException(422, str(exc)) from exc

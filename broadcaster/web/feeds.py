@@ -128,8 +128,9 @@ async def oembed(
     maxheight: MaxSize = None,
     format_: Annotated[str, Query(alias="format", max_length=20)] = "json",
 ) -> JSONResponse:
-    """404 for URLs this provider does not serve, 501 for any format but json (oEmbed 1.0 §2.3.4)."""
-    if format_ != "json":
+    """404 for URLs this provider does not serve, 501 for any format but json (oEmbed 1.0 §2.3.4);
+    an empty ``format`` is no format: json."""
+    if format_ not in {"json", ""}:
         raise HTTPException(501, "only format=json is available")
     incident_id = timeline_id(url, request)
     if incident_id is None:

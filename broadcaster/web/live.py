@@ -27,6 +27,7 @@ from broadcaster.hub import Closed, Hub, Opening, Overflow, Subscription
 from broadcaster.publishing import incident_log
 from broadcaster.web.api import IncidentId
 from broadcaster.web.deps import HubDep
+from broadcaster.web.schemas import MAX_SEQ
 
 log = logging.getLogger("incidents.live")
 router = APIRouter(prefix="/api/incidents", tags=["live"])
@@ -55,7 +56,7 @@ def reset_message(seq: int) -> str:
 async def _open(hub: Hub, incident_id: str, since: int | None) -> Opening[Subscription] | None:
     """None when there is no such incident."""
     log_name = incident_log(incident_id)
-    if await hub.backend.head(log_name) == 0:
+    if not await hub.exists(log_name):
         return None
     return await hub.open(log_name, since)
 
@@ -157,7 +158,7 @@ async def _drain_client(websocket: WebSocket, opening: Opening[Subscription]) ->
 async def stream(
     incident_id: IncidentId,
     hub: HubDep,
-    since: Annotated[int | None, Query(ge=0)] = None,
+    since: Annotated[int | None, Query(ge=0, le=MAX_SEQ)] = None,
     last_event_id: Annotated[str | None, Header(max_length=20)] = None,
 ) -> StreamingResponse:
     if last_event_id is not None:

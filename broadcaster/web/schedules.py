@@ -17,8 +17,6 @@ is resolved, 422 bad fields or a past ``publish_at``.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Path
@@ -28,9 +26,8 @@ from starlette.requests import HTTPConnection
 
 from broadcaster import timeline as tl
 from broadcaster.audit import Actor
-from broadcaster.publishing import Publisher
-from broadcaster.scheduling import Scheduler, Schedules, schedules_for
-from broadcaster.web.deps import ActorDep, IdempotencyKey, PublisherDep
+from broadcaster.scheduling import Scheduler, Schedules
+from broadcaster.web.deps import ActorDep, IdempotencyKey, PublisherDep, bad_fields
 from broadcaster.web.schemas import MAX_BODY, Strict, UpdateIn
 
 router = APIRouter(tags=["scheduled"])
@@ -69,24 +66,14 @@ class ScheduledEdit(Strict):
     _body = field_validator("body")(_not_blank)
 
 
-@contextmanager
-def _bad_fields() -> Iterator[None]:
-    """The rules' ValueError is a bad field: 422."""
-    try:
-        yield
-    except ValueError as exc:
-        raise HTTPException(422, str(exc)) from exc
-
-
 async def post_scheduled(
-    publisher: Publisher, incident_id: str, body: UpdateIn, actor: Actor, key: str | None
+    schedules: Schedules, incident_id: str, body: UpdateIn, actor: Actor, key: str | None
 ) -> JSONResponse:
     """``POST /api/incidents/{id}/updates`` with ``publish_at``: 202 ``{"scheduled": item}``.
     A repeated Idempotency-Key answers the first item and creates nothing."""
     if getattr(body, "photos", None):  # not carried by scheduled items (yet): refuse, never drop
         raise HTTPException(422, "photos: a scheduled update cannot carry photos yet; post it without them")
-    schedules = schedules_for(publisher)
-    with _bad_fields():
+    with bad_fields():
         item, created = await schedules.create(
             incident_id, body.body, body.next_update_at, body.publish_at, actor, key
         )
@@ -97,7 +84,7 @@ async def post_scheduled(
 async def create_draft(
     incident_id: IncidentId, body: DraftIn, schedules: SchedulesDep, actor: ActorDep, key: IdempotencyKey
 ) -> JSONResponse:
-    with _bad_fields():
+    with bad_fields():
         item, created = await schedules.create(incident_id, body.body, body.next_update_at, None, actor, key)
     return JSONResponse({"scheduled": item.to_json()}, 201, None if created else REPLAYED)
 
@@ -127,7 +114,7 @@ async def edit_scheduled(
     changes = body.model_dump(exclude_unset=True)
     if "body" in changes and changes["body"] is None:
         raise HTTPException(422, "body cannot be null; leave it out to keep it")
-    with _bad_fields():
+    with bad_fields():
         item = await schedules.edit(sid, changes, actor)
     return {"scheduled": item.to_json()}
 
@@ -139,7 +126,7 @@ async def cancel_scheduled(sid: ScheduleId, schedules: SchedulesDep, actor: Acto
 
 @router.post("/api/scheduled/{sid}/publish", status_code=201, summary="Publish it now")
 async def publish_now(sid: ScheduleId, schedules: SchedulesDep, actor: ActorDep) -> dict[str, Any]:
-    with _bad_fields():
+    with bad_fields():
         done, item = await schedules.publish_now(sid, actor)
     data = done.event.decode()["data"]
     update = tl.Update(**{k: data.get(k) for k in ("id", "body", "html", "published_at")},

@@ -22,13 +22,15 @@ FRAMED = [(b"content-security-policy", POLICY.format(ancestors="*").encode())]
 # Public reads may be fetched by any site (no cookies are involved); writes get no CORS
 # headers at all, so a browser refuses them from other origins (they need a token anyway).
 OPEN_READ = (b"access-control-allow-origin", b"*")
-PRIVATE_READS = ("/api/audit", "/api/operators", "/api/scheduled")
+PRIVATE_READS = ("/api/audit", "/api/operators", "/api/scheduled", "/api/reports/inbox")
 
 
 def readable_anywhere(path: str) -> bool:
     return (
-        path.startswith("/api/") and not path.startswith(PRIVATE_READS) and not path.endswith("/scheduled")
-    ) or (path.startswith("/incidents/") and path.endswith((".atom", ".json")))
+        (path.startswith("/api/") and not path.startswith(PRIVATE_READS) and not path.endswith("/scheduled"))
+        or (path.startswith("/incidents/") and path.endswith((".atom", ".json", ".xml")))
+        or path == "/cap.atom"
+    )
 
 
 def may_be_framed(path: str) -> bool:

@@ -8,6 +8,7 @@ import json
 import uuid
 import xml.etree.ElementTree as ET
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
@@ -56,7 +57,8 @@ async def test_updates_arrive_live_and_change_in_place(api: Api, tab: Tab) -> No
     await expect(page.locator("#conn")).to_have_text("实时接收更新中")
     await page.evaluate("window.__sameDocument = true")
 
-    posted = await api.post(incident, "**应急供水车**已到达", next_update_at="2031-01-01T21:00:00+08:00")
+    promise = (datetime.now(UTC) + timedelta(hours=3)).isoformat()
+    posted = await api.post(incident, "**应急供水车**已到达", next_update_at=promise)
     second = posted.json()["update"]["id"]
     new = page.locator(f"#u-{second}")
     await expect(new).to_be_visible()
@@ -96,6 +98,34 @@ async def test_updates_arrive_live_and_change_in_place(api: Api, tab: Tab) -> No
     await expect(page.locator("#next-update")).to_be_hidden()
 
     assert await page.evaluate("window.__sameDocument") is True  # never reloaded
+    tab.assert_clean()
+
+
+async def test_the_expected_restoration_and_translations_follow_the_reader_live(
+    api: Api, new_page: NewPage
+) -> None:
+    incident = await api.create(f"文化路停水 {tag()}", expected_restoration="2031-01-01T22:00:00+08:00")
+    tab = await new_page(lang="en")
+    page = tab.page
+    await page.goto(f"/incidents/{incident}")
+    await expect(page.locator("#restoration")).to_have_text("Service expected back by 1 Jan 2031 22:00")
+    await expect(page.locator("#conn")).to_have_text("Receiving updates live")
+    await page.evaluate("window.__sameDocument = true")
+
+    await api.post(incident, "抢修中", translations={"en": "Repairs under way."})
+    body = page.locator("#updates article .body").first
+    await expect(body).to_have_text("Repairs under way.")  # the operator's own English
+    await expect(body).to_have_attribute("lang", "en")
+    await api.http.patch(
+        f"/api/incidents/{incident}", json={"expected_restoration": "2031-01-02T02:00:00+08:00"}
+    )
+    await expect(page.locator("#restoration-changes li")).to_contain_text(
+        "Expected restoration revised from 1 Jan 2031 22:00 to 2 Jan 2031 02:00"
+    )
+    await expect(page.locator("#restoration")).to_have_text("Service expected back by 2 Jan 2031 02:00")
+    await api.http.post(f"/api/incidents/{incident}/resolve", json={})
+    await expect(page.locator("#restoration")).to_be_hidden()
+    assert await page.evaluate("window.__sameDocument") is True  # the main part reloaded, not the page
     tab.assert_clean()
 
 
@@ -287,6 +317,8 @@ async def test_no_serious_accessibility_violations(api: Api, new_page: NewPage, 
     await api.http.patch(
         f"/api/incidents/{incident}/updates/{first}", json={"body": "已到场", "reason": "更正"}
     )
+    for estimate in ("2031-01-01T22:00:00+08:00", "2031-01-02T02:00:00+08:00"):  # a revision to show
+        await api.http.patch(f"/api/incidents/{incident}", json={"expected_restoration": estimate})
     tab = await new_page(lang=lang)
     for path in ("/", f"/incidents/{incident}", f"/incidents/{incident}/embed"):
         await tab.page.goto(path)

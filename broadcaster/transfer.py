@@ -54,6 +54,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 from broadcaster.backends import open_backend
 from broadcaster.backends.base import Backend, BackendError
+from broadcaster.backends.redis import index_score, index_time
 from broadcaster.backends.sqlite import sqlite_path
 from broadcaster.config import Settings
 from broadcaster.events import Event, format_time, split_log, utc_now
@@ -227,7 +228,8 @@ class SQLiteLayout:
 class RedisLayout:
     """The keys of :mod:`broadcaster.backends.redis`: ``{LOG}:meta`` (hash, ``seq``),
     ``{LOG}:stream`` (entry ``SEQ-0``, field ``e``), ``{LOG}:idem`` (hash key -> seq),
-    ``logs:{KIND}`` (sorted set, creation time in ms), ``doc:{KEY}``, ``blob:{KEY}``.
+    ``logs:{KIND}`` (sorted set, creation time in microseconds; older stores: ms),
+    ``doc:{KEY}``, ``blob:{KEY}``.
 
     Listing uses SCAN (on every node of a Cluster: ``redis+cluster://``). Each log is written
     by pipelines of REDIS_CHUNK events (MULTI/EXEC on a single Redis; a log's keys share one
@@ -253,7 +255,7 @@ class RedisLayout:
         found: dict[str, float] = {}
         for index in await self._scan("logs:{*}"):
             for log, score in await self._redis.zrange(index, 0, -1, withscores=True):
-                found[str(log)] = float(score) / 1000
+                found[str(log)] = index_time(float(score))
         # A log whose first append was cut short before it was indexed is still a log.
         for meta in await self._scan("{*}:meta"):
             log = meta[1 : -len("}:meta")]
@@ -289,7 +291,7 @@ class RedisLayout:
                     pipe.hset(meta, "seq", str(record.head))
                 await pipe.execute()
         kind, _ = split_log(record.log)
-        await self._redis.zadd(f"logs:{{{kind}}}", {record.log: int(record.created * 1000)}, nx=True)
+        await self._redis.zadd(f"logs:{{{kind}}}", {record.log: index_score(record.created)}, nx=True)
 
     async def commit(self) -> None:
         """Nothing: every log was written as it came."""

@@ -22,6 +22,7 @@ from typing import Any
 
 import pytest
 from PIL import Image
+from redis import Redis as SyncRedis
 
 from broadcaster.transfer import Inventory, compare
 from tests.support.client import Api, LiveReader
@@ -159,7 +160,7 @@ def assert_same_store(copy: Path, original: Path, *, created_exact: bool) -> Non
     for part in ("logs", "events", "idem", "docs", "blobs"):
         assert got[part] == want[part], part
     for log, created in want["created"].items():
-        assert got["created"][log] == pytest.approx(created, abs=0 if created_exact else 0.002)
+        assert got["created"][log] == pytest.approx(created, abs=0 if created_exact else 1e-6)
 
 
 def test_the_source_is_realistic(source: Source) -> None:
@@ -275,6 +276,37 @@ async def test_migrate_sqlite_to_redis_and_back_and_serve_from_redis(
             assert (await api.events(source.live, since=head + 1)) == []
         finally:
             await api.aclose()
+
+
+async def test_a_store_made_on_redis_exports_its_creation_times_in_order(redis: RedisServer) -> None:
+    """The Redis index scores creation in microseconds (older versions: milliseconds); an
+    export reads both as seconds and lists logs in the order they were opened."""
+    token = add_operator(redis.url, "ZZIC")
+    before = datetime.now(UTC).timestamp()
+    with ServerProcess(redis.url) as server:
+        api = Api(server.url, token)
+        try:
+            opened = [await api.create(f"事件 {n}") for n in range(3)]
+        finally:
+            await api.aclose()
+    after = datetime.now(UTC).timestamp()
+    client = SyncRedis.from_url(redis.url, decode_responses=True)
+    try:
+        # As an earlier version would have indexed the first one: milliseconds.
+        first = f"incident:{opened[0]}"
+        score = client.zscore("logs:{incident}", first)
+        assert score is not None and score > 10**14, score
+        client.zadd("logs:{incident}", {first: int(score // 1000)})
+    finally:
+        client.close()
+
+    done = incidents("export", "--backend", redis.url)
+    assert done.returncode == 0, done.stderr
+    logs = [json.loads(line) for line in done.stdout.splitlines() if '"log":' in line]
+    created = {r["log"]: r["created"] for r in logs if r["kind"] == "incident"}
+    assert list(created) == [f"incident:{i}" for i in opened]
+    for moment in created.values():
+        assert before - 1 <= moment <= after + 1, (before, moment, after)
 
 
 def test_import_refuses_a_target_that_is_not_empty(source: Source, export_text: str, tmp_path: Path) -> None:

@@ -10,7 +10,7 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
-from broadcaster.backends.base import Backend, BackendError
+from broadcaster.backends.base import Also, Backend, BackendError
 from broadcaster.operators import Operator
 from broadcaster.types import JSON
 
@@ -26,6 +26,27 @@ class Actor:
     address: str | None = None
 
 
+def entry(
+    actor: Actor,
+    action: str,
+    *,
+    incident: str | None = None,
+    target: str | None = None,
+    detail: JSON | None = None,
+) -> Also:
+    """An audit entry, to append with the event it records (``Backend.append(also=...)``)."""
+    data: dict[str, Any] = {
+        "operator": actor.operator.id,
+        "name": actor.operator.name,
+        "action": action,
+        "incident": incident,
+        "target": target,
+        "address": actor.address,
+        "detail": detail or {},
+    }
+    return Also(LOG, "audit", data)
+
+
 async def record(
     backend: Backend,
     actor: Actor,
@@ -37,19 +58,11 @@ async def record(
 ) -> None:
     """Append one audit entry. A failure is logged, not raised: the action itself
     has already happened and must not be reported to its operator as failed."""
-    entry: dict[str, Any] = {
-        "operator": actor.operator.id,
-        "name": actor.operator.name,
-        "action": action,
-        "incident": incident,
-        "target": target,
-        "address": actor.address,
-        "detail": detail or {},
-    }
+    made = entry(actor, action, incident=incident, target=target, detail=detail)
     try:
-        await backend.append(LOG, "audit", entry)
+        await backend.append(made.log, made.type_, made.data)
     except BackendError as exc:
-        log.error("audit entry lost (%s): %s", exc, entry)
+        log.error("audit entry lost (%s): %s", exc, made.data)
 
 
 async def entries(

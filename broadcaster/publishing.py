@@ -16,10 +16,10 @@ from collections.abc import Callable
 from typing import Any
 from weakref import WeakValueDictionary
 
-from broadcaster import markdown, metrics
+from broadcaster import audit, markdown, metrics
 from broadcaster import timeline as tl
-from broadcaster.audit import Actor, record
-from broadcaster.backends.base import Appended, Backend, BackendError, SeqConflict
+from broadcaster.audit import Actor
+from broadcaster.backends.base import Also, Appended, Backend, BackendError, SeqConflict
 from broadcaster.events import Event, EventType, utc_now
 from broadcaster.timeline import Decision, Incident, NotFound
 from broadcaster.types import JSON
@@ -101,11 +101,13 @@ class Publisher:
         key = self._key(by, idem_key)
         try:
             with metrics.backend_timer("append"):
-                done = await self.backend.append(log, type_, data, expect_seq=0, idem_key=key)
+                done = await self.backend.append(
+                    log, type_, data, expect_seq=0, idem_key=key, also=_audit(by, incident_id, type_, data)
+                )
         except SeqConflict as exc:
             raise IdempotencyMismatch("Idempotency-Key was already used for another incident") from exc
         self._check_replay(done, type_, data)
-        await self._record(done, by, incident_id)
+        _count(done, type_)
         return done
 
     async def post_update(
@@ -236,12 +238,17 @@ class Publisher:
                 try:
                     with metrics.backend_timer("append"):
                         done = await self.backend.append(
-                            log, type_, data, expect_seq=incident.seq, idem_key=key
+                            log,
+                            type_,
+                            data,
+                            expect_seq=incident.seq,
+                            idem_key=key,
+                            also=_audit(by, incident_id, type_, data),
                         )
                 except SeqConflict:
                     continue  # another process wrote first: decide again on the new state
                 self._check_replay(done, type_, expect)
-                await self._record(done, by, incident_id)
+                _count(done, type_)
                 return done
         raise BackendError("the incident is changing too fast to write to; try again")
 
@@ -263,11 +270,14 @@ class Publisher:
                 "this Idempotency-Key was already used for a different request; use a new key"
             )
 
-    async def _record(self, done: Appended, by: Actor, incident_id: str) -> None:
-        """Count the new event and put it on the record (a replay is neither)."""
-        if not done.created:
-            return
-        event = done.event.decode()
-        metrics.EVENTS_APPENDED.labels(event["type"]).inc()
-        target = event["data"].get("id") if event["type"].startswith("update.") else None
-        await record(self.backend, by, event["type"], incident=incident_id, target=target)
+
+def _audit(by: Actor, incident_id: str, type_: str, data: JSON) -> Also:
+    """The audit entry of an incident event, written in the same step as the event."""
+    target = data.get("id") if type_.startswith("update.") else None
+    return audit.entry(by, type_, incident=incident_id, target=target)
+
+
+def _count(done: Appended, type_: str) -> None:
+    """Count a new event (a replay is not one)."""
+    if done.created:
+        metrics.EVENTS_APPENDED.labels(type_).inc()

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from broadcaster.backends import open_backend
-from broadcaster.backends.base import Backend, SeqConflict
+from broadcaster.backends.base import Also, Backend, SeqConflict
 from broadcaster.events import Event
 from tests.support.redis_server import RedisServer
 
@@ -132,6 +132,28 @@ async def test_concurrent_retries_with_one_key_append_once(backend: Backend) -> 
     assert sum(d.created for d in done) == 1
     assert {d.event.seq for d in done} == {1}
     assert await backend.head(log) == 1
+
+
+async def test_an_also_event_is_written_with_a_created_event_only(backend: Backend) -> None:
+    log, trail = fresh(), fresh("audit")
+    note = Also(trail, "audit", {"action": "update.posted"})
+    first = await backend.append(log, "update.posted", {"n": 1}, idem_key="k", also=note)
+    assert first.created and first.event.seq == 1
+    [written] = await backend.read(trail)
+    assert written.seq == 1 and json.loads(written.text)["data"] == {"action": "update.posted"}
+    assert trail in await backend.logs("audit")
+
+    # A replay and a conflict write neither event.
+    again = await backend.append(log, "update.posted", {"n": 1}, idem_key="k", also=note)
+    assert not again.created
+    with pytest.raises(SeqConflict):
+        await backend.append(log, "update.posted", {"n": 2}, expect_seq=0, also=note)
+    assert await backend.head(trail) == 1
+
+    second = await backend.append(log, "update.posted", {"n": 2}, expect_seq=1, also=note)
+    assert second.event.seq == 2
+    assert [e.seq for e in await backend.read(trail)] == [1, 2]
+    assert await backend.head(log) == 2
 
 
 async def test_logs_lists_a_kind_oldest_first(backend: Backend) -> None:

@@ -52,6 +52,16 @@ class Appended:
 
 
 @dataclass(frozen=True, slots=True)
+class Also:
+    """An event for another log that goes with an append (the audit entry of an update):
+    written only if the append creates its event, see :meth:`Backend.append`."""
+
+    log: str
+    type_: str
+    data: JSON
+
+
+@dataclass(frozen=True, slots=True)
 class Doc:
     value: JSON
     version: int
@@ -84,6 +94,7 @@ class Backend(Protocol):
         *,
         expect_seq: int | None = None,
         idem_key: str | None = None,
+        also: Also | None = None,
     ) -> Appended:
         """Atomically assign seq = head + 1, store the event and publish it.
 
@@ -92,6 +103,10 @@ class Backend(Protocol):
         ``idem_key``: if this key was used on this log before, return that event
         with ``created=False`` and write nothing (checked before ``expect_seq``).
         A new log (seq 1) is added to the index :meth:`logs` lists.
+        ``also``: if the event is created, append this one to its own log too: in the
+        same transaction where the store has one (SQLite: one commit, one fsync), else
+        right after (Redis: its logs live in other slots), where a failure is logged and
+        not raised, since the event itself is stored. Never written on a replay or conflict.
         """
         ...
 

@@ -42,7 +42,7 @@ from redis.backoff import NoBackoff
 from redis.exceptions import RedisClusterException, RedisError, ResponseError
 from redis.maint_notifications import MaintNotificationsConfig
 
-from broadcaster.backends.base import Appended, BackendError, Doc, Listener, SeqConflict
+from broadcaster.backends.base import Also, Appended, BackendError, Doc, Listener, SeqConflict
 from broadcaster.events import (
     Event,
     dumps,
@@ -288,8 +288,10 @@ class RedisBackend:
         *,
         expect_seq: int | None = None,
         idem_key: str | None = None,
+        also: Also | None = None,
     ) -> Appended:
-        """Assign the next seq, XADD and PUBLISH in one Lua script (see APPEND_LUA)."""
+        """Assign the next seq, XADD and PUBLISH in one Lua script (see APPEND_LUA);
+        ``also`` follows in its own script (another slot)."""
         moment = utc_now()
         head, tail = encode_parts(log, type_, format_time(moment), data)
         expect = "" if expect_seq is None else str(expect_seq)
@@ -314,6 +316,11 @@ class RedisBackend:
                 # Scores written in milliseconds by earlier versions are smaller: older.
                 score = index_score(moment.timestamp())
                 await self._redis.zadd(f"logs:{{{kind}}}", {log: score}, nx=True)
+        if also is not None and appended.created:
+            try:
+                await self.append(also.log, also.type_, also.data)
+            except BackendError as exc:
+                logger.error("%s: the event was stored, its companion was lost (%s): %s", log, exc, also)
         return appended
 
     async def read(self, log: str, since: int = 0, limit: int | None = None) -> list[Event]:

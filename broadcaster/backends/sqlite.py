@@ -18,7 +18,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TypeVar
 
-from broadcaster.backends.base import Appended, BackendError, Doc, Listener, SeqConflict
+from broadcaster.backends.base import Also, Appended, BackendError, Doc, Listener, SeqConflict
 from broadcaster.events import Event, encode_parts, format_time, join_parts, split_log, utc_now
 from broadcaster.types import JSON
 
@@ -47,6 +47,23 @@ def sqlite_path(url: str) -> Path:
     if not url.startswith("sqlite:///"):
         raise ValueError(f"not a sqlite URL: {url!r} (expected sqlite:///path/to/file.db)")
     return Path(url[len("sqlite:///") :])
+
+
+def _head(db: sqlite3.Connection, log: str) -> int:
+    found = db.execute("SELECT head FROM logs WHERE log = ?", (log,)).fetchone()
+    return int(found[0]) if found else 0
+
+
+def _insert(db: sqlite3.Connection, log: str, head: int, head_part: str, tail_part: str) -> Event:
+    """Store the event after ``head`` (inside the caller's transaction)."""
+    seq = head + 1
+    text = join_parts(head_part, seq, tail_part)
+    if head:
+        db.execute("UPDATE logs SET head = ? WHERE log = ?", (seq, log))
+    else:
+        db.execute("INSERT INTO logs VALUES (?, ?, ?, ?)", (log, split_log(log)[0], time.time(), seq))
+    db.execute("INSERT INTO events VALUES (?, ?, ?)", (log, seq, text))
+    return Event(log, seq, text)
 
 
 class SQLiteBackend:
@@ -103,11 +120,13 @@ class SQLiteBackend:
         *,
         expect_seq: int | None = None,
         idem_key: str | None = None,
+        also: Also | None = None,
     ) -> Appended:
-        kind, _ = split_log(log)
-        head_part, tail_part = encode_parts(log, type_, format_time(utc_now()), data)
+        moment = format_time(utc_now())
+        head_part, tail_part = encode_parts(log, type_, moment, data)
+        extra = None if also is None else encode_parts(also.log, also.type_, moment, also.data)
 
-        def txn(db: sqlite3.Connection) -> tuple[Event, bool]:
+        def txn(db: sqlite3.Connection) -> tuple[list[Event], bool]:
             db.execute("BEGIN IMMEDIATE")
             if idem_key is not None:
                 row = db.execute(
@@ -116,29 +135,25 @@ class SQLiteBackend:
                 ).fetchone()
                 if row is not None:
                     db.rollback()
-                    return Event(log, row[0], row[1]), False
-            found = db.execute("SELECT head FROM logs WHERE log = ?", (log,)).fetchone()
-            head = found[0] if found else 0
+                    return [Event(log, row[0], row[1])], False
+            head = _head(db, log)
             if expect_seq is not None and expect_seq != head:
                 db.rollback()
                 raise SeqConflict(head)
-            seq = head + 1
-            text = join_parts(head_part, seq, tail_part)
-            if found:
-                db.execute("UPDATE logs SET head = ? WHERE log = ?", (seq, log))
-            else:
-                db.execute("INSERT INTO logs VALUES (?, ?, ?, ?)", (log, kind, time.time(), seq))
-            db.execute("INSERT INTO events VALUES (?, ?, ?)", (log, seq, text))
+            written = [_insert(db, log, head, head_part, tail_part)]
             if idem_key is not None:
-                db.execute("INSERT INTO idem VALUES (?, ?, ?)", (log, idem_key, seq))
+                db.execute("INSERT INTO idem VALUES (?, ?, ?)", (log, idem_key, written[0].seq))
+            if also is not None and extra is not None:
+                written.append(_insert(db, also.log, _head(db, also.log), *extra))
             db.commit()
-            return Event(log, seq, text), True
+            return written, True
 
-        event, created = await self._run(txn)
+        written, created = await self._run(txn)
         if created and self._listener is not None:
             # Back on the event loop, after the commit: publish exactly what was stored.
-            self._listener.on_event(event)
-        return Appended(event, created)
+            for event in written:
+                self._listener.on_event(event)
+        return Appended(written[0], created)
 
     async def read(self, log: str, since: int = 0, limit: int | None = None) -> list[Event]:
         def query(db: sqlite3.Connection) -> list[Event]:

@@ -11,10 +11,12 @@ from urllib.parse import quote
 
 from fastapi import FastAPI, Request
 from fastapi.encoders import jsonable_encoder
+from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from broadcaster import __version__, accounts, metrics, photos, text
 from broadcaster.backends import open_backend
@@ -35,6 +37,7 @@ from broadcaster.web import reports as report_pages
 from broadcaster.web import reports_api as report_api
 from broadcaster.web import reports_live as report_live
 from broadcaster.web import webhooks as webhook_routes
+from broadcaster.web.error_pages import error_page, error_response, too_large_page, wants_page
 from broadcaster.web.limits import BodyLimit
 from broadcaster.web.rendering import resource_dir
 from broadcaster.web.security import SecurityHeaders
@@ -106,7 +109,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         # A citizen's report may carry one photo.
         "/reports/new|/api/reports": max(settings.max_body_bytes, media.MAX_UPLOAD_BODY),
     }
-    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes, larger=uploads)
+    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes, larger=uploads, page=too_large_page)
     app.add_middleware(SecurityHeaders)
     _add_error_handlers(app)
     _declare_plain_errors(app)
@@ -176,40 +179,52 @@ def _declare_plain_errors(app: FastAPI) -> None:
 
 
 def _add_error_handlers(app: FastAPI) -> None:
+    """Every error is a status with a sentence: JSON for API clients, a page in the
+    reader's language for a browser (:mod:`broadcaster.web.error_pages`)."""
+
     def handler(status: int) -> object:
-        async def handle(request: Request, exc: Exception) -> JSONResponse:
-            return JSONResponse({"detail": str(exc)}, status)
+        async def handle(request: Request, exc: Exception) -> Response:
+            return error_response(request, status, str(exc))
 
         return handle
 
-    async def invalid(request: Request, exc: Exception) -> JSONResponse:
+    async def invalid(request: Request, exc: Exception) -> Response:
         """FastAPI's 422, except that the input it echoes may hold lone surrogates
         (JSON ``"\\ud800"``), which UTF-8 cannot encode: they come back as U+FFFD."""
         assert isinstance(exc, RequestValidationError)
+        if wants_page(request.scope):
+            return error_page(request, 422)
         return JSONResponse({"detail": _encodable(jsonable_encoder(exc.errors()))}, 422)
 
+    async def http_error(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, StarletteHTTPException)
+        if wants_page(request.scope):
+            return error_page(request, exc.status_code, headers=exc.headers)
+        return await http_exception_handler(request, exc)
+
     app.add_exception_handler(RequestValidationError, invalid)
+    app.add_exception_handler(StarletteHTTPException, http_error)
     app.add_exception_handler(NotFound, handler(404))  # type: ignore[arg-type]
     app.add_exception_handler(RuleViolation, handler(409))  # type: ignore[arg-type]
     app.add_exception_handler(IdempotencyMismatch, handler(422))  # type: ignore[arg-type]
     app.add_exception_handler(FieldProblem, handler(422))  # type: ignore[arg-type]
 
-    async def limited(request: Request, exc: Exception) -> JSONResponse:
+    async def limited(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, RateLimited)
-        return JSONResponse({"detail": str(exc)}, 429, {"Retry-After": str(exc.retry_after)})
+        headers = {"Retry-After": str(exc.retry_after)}
+        return error_response(request, 429, str(exc), headers, retry_after=exc.retry_after)
 
     app.add_exception_handler(RateLimited, limited)
 
-    async def unavailable(request: Request, exc: Exception) -> JSONResponse:
+    async def unavailable(request: Request, exc: Exception) -> Response:
         log.warning("backend unavailable: %s", exc)
-        return JSONResponse(
-            {"detail": "the store is unavailable; nothing was changed, try again shortly"},
-            503,
-            {"Retry-After": "2"},
-        )
+        detail = "the store is unavailable; nothing was changed, try again shortly"
+        return error_response(request, 503, detail, {"Retry-After": "2"})
 
-    async def crashed(request: Request, exc: Exception) -> PlainTextResponse:
+    async def crashed(request: Request, exc: Exception) -> Response:
         log.exception("unexpected error on %s %s", request.method, request.url.path)
+        if wants_page(request.scope):
+            return error_page(request, 500)
         return PlainTextResponse('{"detail":"internal error"}', 500, media_type="application/json")
 
     async def login_first(request: Request, exc: Exception) -> Response:
@@ -217,6 +232,8 @@ def _add_error_handlers(app: FastAPI) -> None:
         return RedirectResponse(f"/console/login?next={quote(exc.next_path)}", status_code=303)
 
     async def refused(request: Request, exc: Exception) -> Response:
+        if wants_page(request.scope):
+            return error_page(request, 403)
         return PlainTextResponse(str(exc), 403)
 
     app.add_exception_handler(LoginRequired, login_first)

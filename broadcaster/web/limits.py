@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 
 from fastapi import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -22,9 +23,17 @@ class BodyLimit:
     """Pure ASGI middleware (no per-request task): checks Content-Length, and
     counts the bytes of bodies sent without one."""
 
-    def __init__(self, app: ASGIApp, max_bytes: int, larger: dict[str, int] | None = None) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        max_bytes: int,
+        larger: dict[str, int] | None = None,
+        page: Callable[[Scope, int], bytes | None] | None = None,
+    ) -> None:
         self.app = app
         self.max_bytes = max_bytes
+        # A page for a browser's form (HTML), or None for the JSON answer.
+        self.page = page
         # Paths (regular expressions) that take more, e.g. photo uploads.
         self.larger = [(re.compile(pattern), limit) for pattern, limit in (larger or {}).items()]
 
@@ -38,7 +47,7 @@ class BodyLimit:
         limit = self.limit(scope["path"])
         for name, value in scope["headers"]:
             if name == b"content-length" and (not value.isdigit() or int(value) > limit):
-                await self._refuse(send, limit)
+                await self._refuse(scope, send, limit)
                 return
         seen = 0
         started = False
@@ -61,13 +70,16 @@ class BodyLimit:
             await self.app(scope, limited_receive, tracking_send)
         except TooLarge:
             if not started:
-                await self._refuse(send, limit)
+                await self._refuse(scope, send, limit)
 
-    async def _refuse(self, send: Send, limit: int) -> None:
-        body = dumps({"detail": f"request body larger than {limit} bytes"}).encode()
-        await send({
-            "type": "http.response.start",
-            "status": 413,
-            "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())],
-        })  # fmt: skip
+    async def _refuse(self, scope: Scope, send: Send, limit: int) -> None:
+        page = self.page(scope, limit) if self.page is not None else None
+        if page is not None:
+            body = page
+            headers = [(b"content-type", b"text/html; charset=utf-8"), (b"cache-control", b"no-store")]
+        else:
+            body = dumps({"detail": f"request body larger than {limit} bytes"}).encode()
+            headers = [(b"content-type", b"application/json")]
+        headers.append((b"content-length", str(len(body)).encode()))
+        await send({"type": "http.response.start", "status": 413, "headers": headers})
         await send({"type": "http.response.body", "body": body})

@@ -21,9 +21,9 @@ import hashlib
 from collections.abc import Callable
 from typing import Any
 
-from broadcaster import metrics, report_codes
+from broadcaster import audit, metrics, report_codes, withdrawn_photos
 from broadcaster import reports as rp
-from broadcaster.audit import Actor, record
+from broadcaster.audit import Actor
 from broadcaster.backends.base import Backend, BackendError, SeqConflict
 from broadcaster.operators import Operator
 from broadcaster.publishing import IdempotencyMismatch
@@ -95,6 +95,28 @@ class ReportDesk:
         doc = await self.backend.get_doc(contact_key(code))
         return str(doc.value.get("contact", "")) if doc else ""
 
+    async def contact_erased(self, code: str) -> bool:
+        doc = await self.backend.get_doc(contact_key(code))
+        return bool(doc and doc.value.get("erased"))
+
+    async def erase_contact(self, text: str, by: Actor) -> bool:
+        """Forget the citizen's contact (it is kept nowhere else: not in the log, not in the
+        audit); True if there was one to erase. The erasure is on the audit log.
+
+        Raises:
+            NotFound: no such report.
+        """
+        code = (await self.get(text)).code
+        key = contact_key(code)
+        for _ in range(MAX_ATTEMPTS):
+            doc = await self.backend.get_doc(key)
+            if doc is None or not doc.value.get("contact"):
+                return False
+            if await self.backend.put_doc(key, {"contact": "", "erased": True}, expect_version=doc.version):
+                await audit.record(self.backend, by, "report.contact_erased", target=code)
+                return True
+        raise BackendError("the report is changing too fast to write to; try again")
+
     # --- citizens ---------------------------------------------------------------------
 
     @staticmethod
@@ -135,11 +157,11 @@ class ReportDesk:
         if fields.get("contact"):
             await self.backend.put_doc(contact_key(code), {"contact": fields["contact"]}, expect_version=0)
         type_, data = rp.decide_receive(code, fields["title"], fields["body"], fields["location"], photo)
+        entry = audit.entry(Actor(CITIZEN, address), str(type_), target=code)
         with metrics.backend_timer("append"):
-            done = await self.backend.append(LOG, type_, data, idem_key=key)
+            done = await self.backend.append(LOG, type_, data, idem_key=key, also=entry)
         if not done.created:  # a concurrent retry of the same submission won
             return await self.get(done.event.decode()["data"]["code"]), False
-        await record(self.backend, Actor(CITIZEN, address), str(type_), target=code)
         return await self.get(code), True
 
     # --- operators --------------------------------------------------------------------
@@ -169,17 +191,17 @@ class ReportDesk:
                 if report is None:
                     raise NotFound(f"no report {code}")
                 type_, data = decide(report, index)
+                detail = {k: v for k, v in data.items() if k not in ("code", "by")}
+                entry = audit.entry(
+                    by, str(type_), incident=incident or data.get("incident"), target=code, detail=detail
+                )
                 try:
                     with metrics.backend_timer("append"):
-                        done = await self.backend.append(
-                            LOG, type_, data, expect_seq=self.seq, idem_key=scoped
+                        await self.backend.append(
+                            LOG, type_, data, expect_seq=self.seq, idem_key=scoped, also=entry
                         )
                 except SeqConflict:
                     continue
-                if done.created:
-                    detail = {k: v for k, v in data.items() if k not in ("code", "by")}
-                    await record(self.backend, by, str(type_), incident=incident or data.get("incident"),
-                                 target=code, detail=detail)  # fmt: skip
                 return await self.get(code)
         raise BackendError("the reports are changing too fast to write to; try again")
 
@@ -208,10 +230,18 @@ class ReportDesk:
         return await self._command(code, lambda r, _: rp.decide_resolve(r, note, self._by(by)), by, key)
 
     async def hide(self, code: str, reason: str | None, by: Actor, key: str | None = None) -> Report:
-        return await self._command(code, lambda r, _: rp.decide_hide(r, reason, self._by(by)), by, key)
+        """Hide the report and withdraw its photo from ``/media`` (also when this is a retry
+        of a hide whose withdrawal was cut short)."""
+        report = await self._command(code, lambda r, _: rp.decide_hide(r, reason, self._by(by)), by, key)
+        if report.hidden and report.photo:
+            await withdrawn_photos.withdraw(self.backend, str(report.photo["id"]))
+        return report
 
     async def unhide(self, code: str, by: Actor, key: str | None = None) -> Report:
-        return await self._command(code, lambda r, _: rp.decide_unhide(r, self._by(by)), by, key)
+        report = await self._command(code, lambda r, _: rp.decide_unhide(r, self._by(by)), by, key)
+        if not report.hidden and report.photo:
+            await withdrawn_photos.restore(self.backend, str(report.photo["id"]))
+        return report
 
     async def merge(self, code: str, into: str, by: Actor, key: str | None = None) -> Report:
         """Merge ``code`` into ``into`` (or into the report ``into`` was merged into)."""

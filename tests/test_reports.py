@@ -12,6 +12,7 @@ import io
 import json
 import re
 import statistics
+import subprocess
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from datetime import datetime, timedelta
@@ -25,7 +26,13 @@ from PIL import ExifTags, Image
 
 from tests.support.console import Browser, csrf_of, nonce_of
 from tests.support.redis_server import RedisServer
-from tests.support.server import ServerProcess, add_operator, add_operator_with_link, scaled
+from tests.support.server import (
+    ServerProcess,
+    add_operator,
+    add_operator_with_link,
+    incidents_command,
+    scaled,
+)
 
 CODE = re.compile(r"^ZZ-[0-9A-HJKMNP-TV-Z]{4}-[0-9A-HJKMNP-TV-Z]{4}$")
 CONTACT = "13800138000 王先生"
@@ -179,6 +186,43 @@ async def test_the_contact_is_never_public(desk: Desk) -> None:
     assert CONTACT in page.text
 
 
+async def test_operators_can_erase_a_contact_for_good(desk: Desk) -> None:
+    mine = "赵先生 13700137000"  # a contact no other test files
+    code = await desk.file(contact=mine)
+    other = await desk.file(contact="李女士 13900139000")
+    # In the console: the button, then the page says so and the contact is gone.
+    page = await desk.console.http.get(f"/console/reports/{code}")
+    assert mine in page.text and f"/console/reports/{code}/erase-contact" in page.text
+    erased = await desk.console.http.post(
+        f"/console/reports/{code}/erase-contact",
+        data={"csrf": csrf_of(page.text), "nonce": nonce_of(page.text)},
+    )
+    assert erased.status_code == 303, erased.text
+    page = await desk.console.http.get(erased.headers["location"] + "&lang=en")
+    assert "The contact was erased." in page.text and "erased</dd>" in page.text
+    assert "13700137000" not in page.text
+    assert (await desk.ops.get(f"/api/reports/inbox/{code}")).json()["contact"] == ""
+
+    # Through the API: once true, then false; another report's contact stays.
+    first = await desk.ops.delete(f"/api/reports/inbox/{other}/contact")
+    again = await desk.ops.delete(f"/api/reports/inbox/{other}/contact")
+    assert first.json() == {"code": other, "erased": True}
+    assert again.json() == {"code": other, "erased": False}
+    assert (await desk.ops.get(f"/api/reports/inbox/{code}")).json()["contact"] == ""
+    missing = await desk.ops.delete("/api/reports/inbox/ZZ-AAAA-AAAA/contact")
+    assert missing.status_code == 404
+    assert (await desk.citizen.delete(f"/api/reports/inbox/{other}/contact")).status_code == 401
+
+    # Nowhere else: the export of the whole store does not hold it, the audit names the erasure.
+    command = [*incidents_command(), "export", "--backend", desk.server.backend]
+    done = await asyncio.to_thread(
+        subprocess.run, command, capture_output=True, text=True, timeout=scaled(60), check=True
+    )
+    assert "13700137000" not in done.stdout and "13900139000" not in done.stdout
+    trail = (await desk.ops.get("/api/audit", params={"action": "report.contact_erased"})).json()
+    assert {code, other} <= {e["target"] for e in trail["entries"]}
+
+
 async def test_idempotency_key_files_once(desk: Desk) -> None:
     fields, key = report(), {"Idempotency-Key": uuid.uuid4().hex}
     first = await desk.citizen.post("/api/reports", json=fields, headers=key)
@@ -326,6 +370,34 @@ async def test_hidden_reports_are_gone_publicly_and_kept_for_operators(desk: Des
     assert code not in [r["code"] for r in visible]
     await desk.do(code, "unhide")
     assert (await desk.public(code))["code"] == code
+
+
+async def test_hiding_a_report_withdraws_its_photo_and_showing_it_restores_it(desk: Desk) -> None:
+    files = {"photo": ("广告.jpg", phone_jpeg(), "image/jpeg")}
+    filed = await desk.citizen.post("/api/reports", data=report(title="广告：办证"), files=files)
+    assert filed.status_code == 201, filed.text
+    code = filed.json()["code"]
+    photo = (await desk.public(code))["photo"]
+    urls = (photo["url"], photo["thumb_url"])
+    before = [await desk.citizen.get(url) for url in urls]
+    assert [a.status_code for a in before] == [200, 200]
+
+    await desk.do(code, "hide", reason="广告")
+    for url in urls:
+        gone = await desk.citizen.get(url)
+        assert gone.status_code == 410, url
+        assert (
+            gone.headers["cache-control"] == "no-store"
+            and gone.json()["detail"] == "this photo was withdrawn"
+        )
+    await desk.do(code, "hide", 409, reason="again")  # refused: hidden already; the photo stays withdrawn
+    assert (await desk.citizen.get(urls[0])).status_code == 410
+
+    await desk.do(code, "unhide")
+    after = [await desk.citizen.get(url) for url in urls]
+    assert [a.status_code for a in after] == [200, 200]
+    assert [a.content for a in after] == [b.content for b in before]
+    assert after[0].headers["content-type"] == "image/jpeg"
 
 
 async def test_a_duplicate_points_to_the_original(desk: Desk) -> None:

@@ -98,6 +98,7 @@ async def _report_page(
         "user": user,
         "report": report,
         "contact": await desk.contact(report.code),
+        "contact_erased": await desk.contact_erased(report.code),
         "original": desk.index.get(report.merged_into) if report.merged_into else None,
         "incident_title": await _incident_title(request.app.state.publisher, report.incident),
         "operators": [o for o in await accounts.list_operators(backend) if not o.get("disabled")],
@@ -188,6 +189,16 @@ async def hide(
 
     done = "shown" if (await request.form()).get("unhide") else "hidden"
     return await _act(request, user, desk, backend, settings, code, action, done)
+
+
+@router.post("/{code}/erase-contact", response_class=HTMLResponse)
+async def erase_contact(
+    request: Request, code: str, user: UserDep, desk: ReportsDep, backend: BackendDep, settings: SettingsDep
+) -> Response:
+    async def action(form: FormData, key: str | None) -> None:
+        await desk.erase_contact(code, user.actor)
+
+    return await _act(request, user, desk, backend, settings, code, action, "contact-erased")
 
 
 @router.post("/{code}/merge", response_class=HTMLResponse)

@@ -19,7 +19,7 @@ from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 
-from broadcaster import photos
+from broadcaster import photos, withdrawn_photos
 from broadcaster.backends.base import Backend
 from broadcaster.types import JSON
 from broadcaster.web.deps import BackendDep, OperatorDep
@@ -152,7 +152,11 @@ async def upload_photo(request: Request, operator: OperatorDep, backend: Backend
     "/media/{name}",
     summary="A stored photo: `ID.jpg`, `ID.thumb.jpg` (or `.webp` for photos with transparency)",
     response_class=Response,
-    responses={200: {"content": {"image/jpeg": {}, "image/webp": {}}}, 404: {}},
+    responses={
+        200: {"content": {"image/jpeg": {}, "image/webp": {}}},
+        404: {},
+        410: {"description": "withdrawn"},
+    },
 )
 async def media(name: str, backend: BackendDep) -> Response:
     """The photo's bytes with their type, cacheable forever (the name is a content hash).
@@ -165,6 +169,8 @@ async def media(name: str, backend: BackendDep) -> Response:
         raise HTTPException(404, "no such photo")
     photo_id, thumb, ext = match.groups()
     found = await backend.get_blob(f"photo:{photo_id}:thumb" if thumb else f"photo:{photo_id}")
+    if found is not None and found[1] == withdrawn_photos.WITHDRAWN:
+        raise HTTPException(410, "this photo was withdrawn", headers={"Cache-Control": "no-store"})
     # One URL per photo: the extension must be the stored type's (no .webp for a JPEG).
     if found is None or EXTENSIONS.get(found[1]) != ext:
         raise HTTPException(404, "no such photo")

@@ -244,6 +244,12 @@ async def inbox_report(code: str, desk: ReportsDep, actor: ActorDep) -> dict[str
     return {**report.inbox_json(), "contact": await desk.contact(report.code)}
 
 
+@router.delete("/inbox/{code}/contact", summary="Operators: erase the citizen's contact (audited)")
+async def erase_contact(code: str, desk: ReportsDep, actor: ActorDep) -> dict[str, Any]:
+    """``{"erased": true}`` if a contact was erased now, false if there was none (any more)."""
+    return {"code": (await desk.get(code)).code, "erased": await desk.erase_contact(code, actor)}
+
+
 @router.get("/{code}", summary="A report's public status and reply (no contact)")
 async def public_report(code: str, desk: ReportsDep, settings: SettingsDep) -> JSONResponse:
     report = await desk.public(code)

@@ -74,7 +74,7 @@ async def test_an_oversized_report_form_is_a_page_and_the_api_stays_json(http: h
     files = {"photo": ("big.jpg", too_big, "image/jpeg")}
     data = {"title": "路灯不亮", "body": "文化路路灯全灭", "location": "文化路"}
     page = await http.post("/reports/new", params={"lang": "en"}, data=data, files=files, headers=BROWSER)
-    assert_page(page, 413, "Too large", "MB", "Nothing was saved", "Back button")
+    assert_page(page, 413, "Too large", "larger than 10 MB", "Nothing was saved", "Back button")
     chinese = await http.post("/reports/new", data=data, files=files, headers=BROWSER)
     assert_page(chinese, 413, "内容过大", "没有保存任何内容")
     api = await http.post("/api/reports", data=data, files=files, headers=BROWSER)

@@ -14,6 +14,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.types import Scope
 
+from broadcaster import photos
 from broadcaster.config import Settings
 from broadcaster.web.rendering import render
 
@@ -62,7 +63,7 @@ def error_page(
     context = {
         "status": shown,
         "retry_after": retry_after,
-        "limit_mb": None if limit_bytes is None else max(1, round(limit_bytes / 1_000_000)),
+        "limit_mb": None if limit_bytes is None else _megabytes(limit_bytes),
         "console": request.url.path.startswith("/console"),
         "back": request.method != "GET",
     }
@@ -71,6 +72,12 @@ def error_page(
     for name, value in (headers or {}).items():
         response.headers[name] = value
     return response
+
+
+def _megabytes(limit: int) -> int:
+    """The limit as the reader should hear it: a route that takes photos is limited by the
+    photo (the form says "up to 10 MB"), not by the envelope around it."""
+    return photos.MAX_BYTES // 2**20 if limit >= photos.MAX_BYTES else max(1, limit // 2**20)
 
 
 def too_large_page(scope: Scope, limit: int) -> bytes | None:

@@ -218,3 +218,55 @@ async def test_the_pages_work_without_javascript(new_page: NewPage, site: Site) 
     await expect(page.locator("table.per-month tbody tr")).not_to_have_count(0)
     await expect(page.locator("svg[role=img] title")).to_have_count(1)
     tab.assert_clean()
+
+
+async def send_oversized_report(page: Page, big: Path) -> int:
+    """Fill the report form with a photo over the limit and send it; the answer's status."""
+    await page.goto("/reports/new")
+    await page.locator("#title").fill("路灯不亮")
+    await page.locator("#body").fill("文化路路灯全灭。")
+    await page.locator("#location").fill("文化路")
+    await page.locator("input[type=file]").set_input_files(str(big))
+    async with page.expect_navigation() as navigation:
+        await page.locator("button.send").click()
+    answer = await navigation.value
+    assert answer is not None
+    return answer.status
+
+
+@pytest.mark.parametrize("lang", ["zh-CN", "en"])
+async def test_errors_are_pages_a_phone_can_read(
+    new_page: NewPage, site: Site, lang: str, tmp_path: Path
+) -> None:
+    """A photo over the limit on the form and a mistyped address both end on a page in the
+    reader's language, accessible, with a way on; without JavaScript too."""
+    big = tmp_path / "big.jpg"
+    big.write_bytes(b"\xff\xd8" + b"0" * (12 * 1024 * 1024))
+    heading = {"zh-CN": "内容过大", "en": "Too large"}[lang]
+    # The cheapest phone: no JavaScript (axe needs it, so it runs in the second tab).
+    plain = await new_page(lang=lang, viewport=PHONE, java_script_enabled=False, base_url=site.server.url)
+    assert await send_oversized_report(plain.page, big) == 413
+    await expect(plain.page.get_by_role("heading", level=1)).to_have_text(heading)
+    await expect(plain.page.get_by_role("alert")).to_contain_text("MB")
+
+    tab = await new_page(lang=lang, viewport=PHONE, base_url=site.server.url)
+    page = tab.page
+    assert await send_oversized_report(page, big) == 413
+    await expect(page.get_by_role("heading", level=1)).to_have_text(heading)
+    found = serious(await axe(page))
+    assert not found, describe(found)
+    await screenshot(page, f"error-413-{lang}-phone")
+
+    missing = await page.goto("/incidents/0000000000")
+    assert missing is not None and missing.status == 404
+    await expect(page.get_by_role("heading", level=1)).to_have_text(
+        {"zh-CN": "找不到页面", "en": "Page not found"}[lang]
+    )
+    found = serious(await axe(page))
+    assert not found, describe(found)
+    await screenshot(page, f"error-404-{lang}-phone")
+    await page.get_by_role("link", name={"zh-CN": "全部事件", "en": "All incidents"}[lang]).click()
+    await page.wait_for_url(re.compile(r"/\?lang="))
+    for opened in (plain, tab):
+        problems = [p for p in opened.problems() if " 413" not in p and " 404" not in p]
+        assert not problems, problems

@@ -30,8 +30,8 @@ import hashlib
 import logging
 import secrets
 import time
-from collections.abc import AsyncIterator, Iterable
-from dataclasses import asdict, dataclass
+from collections.abc import AsyncIterator, Iterable, Sequence
+from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from enum import StrEnum
 from typing import Any
@@ -70,6 +70,7 @@ class ScheduleEvent(StrEnum):
 
 
 Decision = tuple[str, JSON]
+EDITABLE = ("body", "next_update_at", "publish_at", "translations")
 
 
 @dataclass
@@ -88,6 +89,10 @@ class Item:
     published_seq: int | None = None
     update_id: str | None = None
     error: str | None = None
+    photos: list[JSON] = field(default_factory=list)
+    """Entries of photos already stored (``/api/photos``), posted with the update."""
+    translations: dict[str, str] = field(default_factory=dict)
+    """The body in the incident's other languages (Markdown), by language tag."""
 
     @property
     def pending(self) -> bool:
@@ -126,12 +131,13 @@ def apply(items: dict[str, Item], event: JSON) -> dict[str, Item]:
                 next_update_at=data.get("next_update_at"), publish_at=data.get("publish_at"),
                 status=SCHEDULED if data.get("publish_at") else DRAFT,
                 created_by=data["created_by"], created_at=at, updated_at=at,
+                photos=list(data.get("photos", [])), translations=dict(data.get("translations", {})),
             )  # fmt: skip
     elif item is None:
         pass
     elif kind == ScheduleEvent.EDITED and item.pending:
         for name, value in data["changes"].items():
-            if name in ("body", "next_update_at", "publish_at"):
+            if name in EDITABLE:
                 setattr(item, name, value)
         item.status = SCHEDULED if item.publish_at else DRAFT
         item.updated_at = at
@@ -200,6 +206,17 @@ def check_promise(next_update_at: str | None, publish_at: str | None, now: datet
     return promise
 
 
+def check_translations(translations: dict[str, str]) -> dict[str, str]:
+    """Each translation is a body of its own (the incident's languages are checked
+    against the incident, by :func:`timeline.check_translations`)."""
+    for tag, text in translations.items():
+        try:
+            check_body(text)
+        except ValueError as exc:
+            raise ValueError(f"translations: {tag}: {str(exc).removeprefix('body: ')}") from None
+    return dict(translations)
+
+
 def decide_create(
     item_id: str,
     incident: str,
@@ -208,12 +225,14 @@ def decide_create(
     publish_at: str | None,
     created_by: str,
     now: datetime,
+    photos: Sequence[JSON] | None = None,
+    translations: dict[str, str] | None = None,
 ) -> Decision:
     """A new item (``publish_at`` None: a draft). Raises ValueError for bad fields."""
     body = check_body(body)
     publish = None if publish_at is None else check_publish_at(publish_at, now)
     promise = check_promise(next_update_at, publish, now)
-    return ScheduleEvent.CREATED, {
+    data: JSON = {
         "id": item_id,
         "incident": incident,
         "body": body,
@@ -221,6 +240,11 @@ def decide_create(
         "publish_at": publish,
         "created_by": created_by,
     }
+    if photos:
+        data["photos"] = list(photos)
+    if translations:
+        data["translations"] = check_translations(translations)
+    return ScheduleEvent.CREATED, data
 
 
 def _editable(item: Item) -> None:
@@ -235,12 +259,14 @@ def decide_edit(item: Item, changes: dict[str, Any], now: datetime) -> Decision 
     or ValueError (bad fields, a past publish_at).
     """
     _editable(item)
-    unknown = set(changes) - {"body", "next_update_at", "publish_at"}
+    unknown = set(changes) - set(EDITABLE)
     if unknown:
         raise ValueError(f"these fields cannot be edited: {', '.join(sorted(unknown))}")
     normal: JSON = {}
     if "body" in changes:
         normal["body"] = check_body(changes["body"])
+    if "translations" in changes:
+        normal["translations"] = check_translations(changes["translations"] or {})
     publish = item.publish_at
     if "publish_at" in changes:
         given = changes["publish_at"]
@@ -275,7 +301,8 @@ def decide_failed(item: Item, error: str) -> Decision:
 
 
 def same_request(first: JSON, incident: str, body: str, next_update_at: str | None,
-                 publish_at: str | None) -> bool:  # fmt: skip
+                 publish_at: str | None, photos: Sequence[JSON] | None = None,
+                 translations: dict[str, str] | None = None) -> bool:  # fmt: skip
     """Whether a retried create (same Idempotency-Key) asks for what the first did."""
 
     def normal(text: str | None) -> str | None:
@@ -289,6 +316,8 @@ def same_request(first: JSON, incident: str, body: str, next_update_at: str | No
         and first.get("body") == body
         and first.get("next_update_at") == normal(next_update_at)
         and first.get("publish_at") == normal(publish_at)
+        and [p.get("id") for p in first.get("photos", [])] == [p.get("id") for p in photos or []]
+        and first.get("translations", {}) == (translations or {})
     )
 
 
@@ -336,9 +365,13 @@ class Schedules:
         publish_at: str | None,
         by: Actor,
         idem_key: str | None = None,
+        photos: Sequence[JSON] | None = None,
+        translations: dict[str, str] | None = None,
     ) -> tuple[Item, bool]:
         """A scheduled item, or a draft without ``publish_at``; returns it and
         whether it is new (False: the Idempotency-Key's first item, nothing written).
+        ``photos``: entries of stored photos; ``translations``: the body in the incident's
+        other languages (checked against the incident now, and again when published).
 
         Raises:
             ValueError: bad fields or a past publish_at (422).
@@ -346,35 +379,52 @@ class Schedules:
             NotFound: no such incident (404). RuleViolation: it is resolved (409).
         """
         key = None if idem_key is None else f"{by.operator.id}:{idem_key}"
+        asked = (incident, body, next_update_at, publish_at, photos, translations)
         if key is not None and (first := await self.backend.find_idem(LOG, key)) is not None:
-            return await self._replay(first, incident, body, next_update_at, publish_at), False
+            return await self._replay(first, *asked), False
         now = utc_now()
         if key is None:
             item_id = secrets.token_hex(6)
         else:
             item_id = hashlib.sha256(f"schedule:{key}".encode()).hexdigest()[:12]
-        type_, data = decide_create(item_id, incident, body, next_update_at, publish_at, by.operator.id, now)
+        type_, data = decide_create(
+            item_id, incident, body, next_update_at, publish_at, by.operator.id, now, photos, translations
+        )
         state = await self.publisher.get(incident)
         if state.state != tl.LIVE:
             raise RuleViolation("the incident is resolved: reopen it before scheduling an update")
+        tl.check_translations(state, data.get("translations", {}))
         if key is not None and await self.backend.find_idem(incident_log(incident), key) is not None:
             raise IdempotencyMismatch(
                 "this Idempotency-Key was already used to post an update; use a new key"
             )
         done = await self.backend.append(LOG, type_, data, idem_key=key)
         if not done.created:  # a concurrent retry won
-            return await self._replay(done.event, incident, body, next_update_at, publish_at), False
+            return await self._replay(done.event, *asked), False
         await record(self.backend, by, str(type_), incident=incident, target=item_id,
                      detail={"publish_at": data["publish_at"]})  # fmt: skip
         self.wake.set()
         return await self.get(item_id), True
 
+    async def check_key_unused(self, by: Actor, idem_key: str | None) -> None:
+        """Before posting now with ``idem_key``: refuse a key that already scheduled (or
+        drafted) an update, which a post would otherwise duplicate when it goes out.
+
+        Raises:
+            IdempotencyMismatch: the key made a scheduled item (422).
+        """
+        if idem_key is not None and await self.backend.find_idem(LOG, f"{by.operator.id}:{idem_key}"):
+            raise IdempotencyMismatch(
+                "this Idempotency-Key was already used to schedule an update; use a new key"
+            )
+
     async def _replay(
-        self, first: Event, incident: str, body: str, next_update_at: str | None, publish_at: str | None
-    ) -> Item:
+        self, first: Event, incident: str, body: str, next_update_at: str | None, publish_at: str | None,
+        photos: Sequence[JSON] | None, translations: dict[str, str] | None,
+    ) -> Item:  # fmt: skip
         """The item a repeated Idempotency-Key created, as it is now."""
         data = first.decode()["data"]
-        if not same_request(data, incident, body, next_update_at, publish_at):
+        if not same_request(data, incident, body, next_update_at, publish_at, photos, translations):
             raise IdempotencyMismatch(
                 "this Idempotency-Key was already used for a different request; use a new key"
             )
@@ -385,6 +435,9 @@ class Schedules:
         async with self._holding(item_id):
             item = await self.get(item_id)
             decision = decide_edit(item, changes, utc_now())
+            if decision is not None and "translations" in decision[1]["changes"]:
+                incident = await self.publisher.get(item.incident)
+                tl.check_translations(incident, decision[1]["changes"]["translations"])
             if decision is not None:
                 await self.backend.append(LOG, *decision)
                 await record(self.backend, by, str(decision[0]), incident=item.incident, target=item_id,
@@ -417,8 +470,9 @@ class Schedules:
         key = f"schedule:{item.id}"
         try:
             done = await self.publisher.post_update(
-                item.incident, item.body, item.next_update_at, author, key
-            )
+                item.incident, item.body, item.next_update_at, author, key,
+                photos=item.photos or None, translations=item.translations or None,
+            )  # fmt: skip
         except IdempotencyMismatch:
             # Posted before (then the process stopped), and edited since: the first stands.
             first = await self.backend.find_idem(incident_log(item.incident), f"{item.created_by}:{key}")

@@ -613,7 +613,9 @@ async def test_translations_are_checked(api: Api) -> None:
     scheduled = await api.post(
         iid, "稍后", translations={"en": "later"}, publish_at="2031-01-01T00:00:00+08:00"
     )
-    assert scheduled.status_code == 422 and "scheduled" in scheduled.text
+    assert scheduled.status_code == 202 and scheduled.json()["scheduled"]["translations"] == {"en": "later"}
+    own = await api.post(iid, "稍后", translations={"zh-CN": "稍后"}, publish_at="2031-01-01T00:00:00+08:00")
+    assert own.status_code == 422 and "own language" in own.text
     posted = await ok(await api.post(iid, "到场", translations={"en": "On site"}), 201)
     uid = posted["update"]["id"]
     correction = {"body": "到场", "reason": "英文有误", "translations": {"en": "Crews on site"}}

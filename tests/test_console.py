@@ -363,5 +363,15 @@ async def test_a_new_incident_takes_the_area_drawn_and_an_update_its_second_lang
     )
     assert corrected.status_code == 303
     assert (await api.events(incident))[-1]["data"]["translations"]["en"]["body"] == "On site."
+    # A draft and a scheduled update keep their second language, and show it in the list.
     drafted = await operator.form(path, f"{path}/updates", body="草稿", translation="Draft", draft="1")
-    assert drafted.status_code == 422 and "second language" in drafted.text
+    assert drafted.status_code == 303, drafted.text
+    planned = await operator.form(
+        path, f"{path}/updates", body="计划", translation="Planned", publish_at="2031-01-01T21:00"
+    )
+    assert planned.status_code == 303, planned.text
+    items = (await api.http.get(f"/api/incidents/{incident}/scheduled")).json()["scheduled"]
+    kept = {i["body"]: i["translations"] for i in items}
+    assert kept == {"计划": {"en": "Planned"}, "草稿": {"en": "Draft"}}
+    page = await operator.http.get(path)
+    assert page.text.count('<span class="tag" lang="en">English</span>') == 2

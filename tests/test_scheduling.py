@@ -4,6 +4,7 @@ restarts, two processes sharing Redis) publishing each item exactly once, on tim
 from __future__ import annotations
 
 import asyncio
+import io
 import random
 import time
 import uuid
@@ -14,6 +15,7 @@ from typing import Any
 
 import httpx
 import pytest
+from PIL import Image
 
 from broadcaster import scheduling as sc
 from broadcaster.events import format_time, parse_time
@@ -335,6 +337,63 @@ async def test_draft_then_publish_now(api: Api) -> None:
     assert_error(await api.http.patch(f"/api/scheduled/{draft['id']}", json={"body": "改"}), 409)
 
 
+def small_jpeg() -> bytes:
+    buffer = io.BytesIO()
+    Image.new("RGB", (320, 240), (random.randrange(256), 90, 160)).save(buffer, "JPEG")
+    return buffer.getvalue()
+
+
+async def test_scheduled_and_draft_updates_carry_photos_and_translations(api: Api) -> None:
+    """有图有真相: the photo and the English text go out with the scheduled update, as with a post."""
+    incident = await api.create()
+    upload = await api.http.post("/api/photos", files={"file": ("现场.jpg", small_jpeg(), "image/jpeg")})
+    assert upload.status_code == 201, upload.text
+    photo = upload.json()["photo"]
+    body, english = unique("抢修现场照片"), "Repair crews on site (photo)"
+    item = await schedule(api, incident, body, 1.5, photos=[photo["id"]], translations={"en": english})
+    assert item["photos"] == [photo] and item["translations"] == {"en": english}
+
+    events = await eventually(lambda: posted(api, incident), 10, "the scheduled update")
+    data = events[0]["data"]
+    assert data["body"] == body and data["photos"] == [photo]
+    assert data["translations"]["en"]["body"] == english
+    assert data["translations"]["en"]["html"] == f"<p>{english}</p>"
+    page = await api.http.get(f"/incidents/{incident}", params={"lang": "en"})
+    assert photo["thumb_url"] in page.text and english in page.text
+
+    # A draft keeps them too; an edit replaces the translations; publishing sends what is there.
+    answer = await api.http.post(
+        f"/api/incidents/{incident}/drafts",
+        json={"body": unique("草稿"), "photos": [photo["id"]], "translations": {"en": "draft"}},
+    )
+    assert answer.status_code == 201, answer.text
+    draft = answer.json()["scheduled"]
+    edited = await api.http.patch(
+        f"/api/scheduled/{draft['id']}", json={"translations": {"en": "Final text"}}
+    )
+    assert edited.status_code == 200 and edited.json()["scheduled"]["translations"] == {"en": "Final text"}
+    done = await api.http.post(f"/api/scheduled/{draft['id']}/publish")
+    assert done.status_code == 201, done.text
+    last = (await posted(api, incident))[-1]["data"]
+    assert last["photos"] == [photo] and last["translations"]["en"]["body"] == "Final text"
+
+    # Refused as a post would be, and nothing is created.
+    before = len(await listed(api, incident))
+    assert "own language" in assert_error(await schedule_raw(api, incident, translations={"zh": "中文"}), 422)
+    assert "photos" in assert_error(await schedule_raw(api, incident, photos=["0" * 24]), 422)
+    assert "blank" in assert_error(await schedule_raw(api, incident, translations={"en": " "}), 422)
+    assert len(await listed(api, incident)) == before
+    # A retry with the same key must ask for the same photos and translations.
+    key = f"k-{uuid.uuid4().hex}"
+    first = await schedule_raw(api, incident, key=key, photos=[photo["id"]])
+    assert first.status_code == 202
+    assert_error(await schedule_raw(api, incident, key=key), 422)
+
+
+async def schedule_raw(api: Api, incident: str, key: str | None = None, **fields: Any) -> httpx.Response:
+    return await api.post(incident, "计划中的更新", key=key, publish_at=later(600), **fields)
+
+
 async def test_publish_now_a_scheduled_item_publishes_it_once(api: Api) -> None:
     incident = await api.create()
     item = await schedule(api, incident, unique("提前发布"), 1.5)
@@ -370,6 +429,9 @@ async def test_repeated_idempotency_key_gives_the_same_item(api: Api) -> None:
     # The same key for a different request: 422, nothing created.
     assert_error(await api.post(incident, body + "!", key=key, publish_at=when), 422)
     assert len(await listed(api, incident)) == 1
+    # A key that scheduled an update cannot post one now (it would go out twice).
+    assert_error(await api.post(incident, body, key=key), 422)
+    assert await posted(api, incident) == []
     # A key already used to post an update now cannot schedule one.
     used = f"k-{uuid.uuid4().hex}"
     assert (await api.post(incident, unique("立即"), key=used)).status_code == 201

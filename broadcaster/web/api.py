@@ -79,16 +79,15 @@ async def post_update(
     incident_id: IncidentId, body: UpdateIn, publisher: PublisherDep, operator: ActorDep,
     key: IdempotencyKey, request: Request,
 ) -> JSONResponse:  # fmt: skip
-    if body.publish_at is not None:  # scheduled: 202 {"scheduled": item} (see web/schedules.py)
-        from broadcaster.web.schedules import post_scheduled
-
-        if body.translations:
-            raise HTTPException(422, "translations: a scheduled update cannot carry them yet; post it now")
-        return await post_scheduled(request.app.state.schedules, incident_id, body, operator, key)
     try:
         attached = await photo_entries(publisher.backend, body.photos)
     except ValueError as exc:
         raise HTTPException(422, f"photos: {exc}") from exc
+    if body.publish_at is not None:  # scheduled: 202 {"scheduled": item} (see web/schedules.py)
+        from broadcaster.web.schedules import post_scheduled
+
+        return await post_scheduled(request.app.state.schedules, incident_id, body, attached, operator, key)
+    await request.app.state.schedules.check_key_unused(operator, key)
     try:
         done = await publisher.post_update(
             incident_id, body.body, body.next_update_at, operator, key, photos=attached,

@@ -242,21 +242,19 @@ async def post_update(incident_id: IncidentId, desk: DeskDep) -> Response:
         promise = promise_from(form, desk.settings.timezone)
         nonce = str(form.get("nonce") or "") or None
         translations = await translation_of(desk, incident_id, form)
-        if translations and (form.get("publish_at") or form.get("draft")):
-            raise FormProblem("second language: scheduled updates and drafts cannot carry it yet; post now")
         uploads = [f for f in form.getlist("photos") if isinstance(f, UploadFile) and f.filename]
-        if uploads and form.get("publish_at"):
-            raise FormProblem("photos: a scheduled update cannot carry photos yet; post it now instead")
-        if uploads and form.get("draft"):
-            raise FormProblem("photos: a draft cannot carry photos yet; post it now instead")
         attached = await stored_photos(desk.publisher.backend, uploads)
         if form.get("publish_at") or form.get("draft"):
             schedules = desk.request.app.state.schedules
             publish_at = None
             if form.get("publish_at") and not form.get("draft"):
                 publish_at = local_to_utc(str(form.get("publish_at")), desk.settings.timezone)
-            item, _ = await schedules.create(incident_id, body, promise, publish_at, desk.user.actor, nonce)
+            item, _ = await schedules.create(
+                incident_id, body, promise, publish_at, desk.user.actor, nonce,
+                photos=attached, translations=translations,
+            )  # fmt: skip
             return str(item.id)
+        await desk.request.app.state.schedules.check_key_unused(desk.user.actor, nonce)
         done = await desk.publisher.post_update(
             incident_id, body, promise, desk.user.actor, nonce, photos=attached, translations=translations
         )

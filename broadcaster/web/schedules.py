@@ -7,9 +7,13 @@
 | ``GET /api/incidents/{id}/scheduled`` | ``{"scheduled": [...]}``: drafts and scheduled first |
 | ``GET /api/scheduled`` | the same for every incident |
 | ``GET /api/scheduled/{sid}`` | ``{"scheduled": item}`` |
-| ``PATCH /api/scheduled/{sid}`` | ``body``, ``next_update_at``, ``publish_at`` (null: back to a draft) |
+| ``PATCH /api/scheduled/{sid}`` | ``body``, ``next_update_at``, ``translations``, ``publish_at`` |
+|  | (``publish_at`` null: back to a draft) |
 | ``DELETE /api/scheduled/{sid}`` | cancels it: ``{"scheduled": item}`` |
 | ``POST /api/scheduled/{sid}/publish`` | publishes it now: 201 ``{"update", "seq", "scheduled"}`` |
+
+Scheduled items and drafts carry ``photos`` (ids from ``/api/photos``, kept as they were
+when the item was made) and ``translations`` like a post, and publish them with it.
 
 404 unknown, 409 no longer editable (published, cancelled, failed) or the incident
 is resolved, 422 bad fields or a past ``publish_at``.
@@ -27,8 +31,10 @@ from starlette.requests import HTTPConnection
 from broadcaster import timeline as tl
 from broadcaster.audit import Actor
 from broadcaster.scheduling import Scheduler, Schedules
+from broadcaster.types import JSON
 from broadcaster.web.deps import ActorDep, IdempotencyKey, PublisherDep, bad_fields
-from broadcaster.web.schemas import MAX_BODY, Strict, UpdateIn
+from broadcaster.web.media import photo_entries
+from broadcaster.web.schemas import MAX_BODY, PhotoIds, Strict, Translations, UpdateIn, check_translations
 
 router = APIRouter(tags=["scheduled"])
 
@@ -54,29 +60,36 @@ def _not_blank(value: str | None) -> str | None:
 class DraftIn(Strict):
     body: str = Field(min_length=1, max_length=MAX_BODY, description="Markdown")
     next_update_at: str | None = Field(None, description="RFC 3339 time of the next promised update")
+    photos: PhotoIds = Field(
+        default_factory=list, max_length=6, description="ids of photos uploaded to /api/photos"
+    )
+    translations: Translations = Field(default_factory=dict)
 
     _body = field_validator("body")(_not_blank)
+    _translations = field_validator("translations")(check_translations)
 
 
 class ScheduledEdit(Strict):
     body: str | None = Field(None, min_length=1, max_length=MAX_BODY, description="Markdown")
     next_update_at: str | None = Field(None, description="RFC 3339; null: no promise")
     publish_at: str | None = Field(None, description="RFC 3339, in the future; null: back to a draft")
+    translations: Translations | None = Field(None, description="replaces them all; {} or null: none")
 
     _body = field_validator("body")(_not_blank)
+    _translations = field_validator("translations")(check_translations)
 
 
 async def post_scheduled(
-    schedules: Schedules, incident_id: str, body: UpdateIn, actor: Actor, key: str | None
+    schedules: Schedules, incident_id: str, body: UpdateIn, photos: list[JSON], actor: Actor, key: str | None
 ) -> JSONResponse:
-    """``POST /api/incidents/{id}/updates`` with ``publish_at``: 202 ``{"scheduled": item}``.
-    A repeated Idempotency-Key answers the first item and creates nothing."""
-    if getattr(body, "photos", None):  # not carried by scheduled items (yet): refuse, never drop
-        raise HTTPException(422, "photos: a scheduled update cannot carry photos yet; post it without them")
+    """``POST /api/incidents/{id}/updates`` with ``publish_at``: 202 ``{"scheduled": item}``,
+    photos and translations kept with it. A repeated Idempotency-Key answers the first
+    item and creates nothing."""
     with bad_fields():
         item, created = await schedules.create(
-            incident_id, body.body, body.next_update_at, body.publish_at, actor, key
-        )
+            incident_id, body.body, body.next_update_at, body.publish_at, actor, key,
+            photos=photos, translations=body.translations,
+        )  # fmt: skip
     return JSONResponse({"scheduled": item.to_json()}, 202, None if created else REPLAYED)
 
 
@@ -84,8 +97,15 @@ async def post_scheduled(
 async def create_draft(
     incident_id: IncidentId, body: DraftIn, schedules: SchedulesDep, actor: ActorDep, key: IdempotencyKey
 ) -> JSONResponse:
+    try:
+        attached = await photo_entries(schedules.backend, body.photos)
+    except ValueError as exc:
+        raise HTTPException(422, f"photos: {exc}") from exc
     with bad_fields():
-        item, created = await schedules.create(incident_id, body.body, body.next_update_at, None, actor, key)
+        item, created = await schedules.create(
+            incident_id, body.body, body.next_update_at, None, actor, key,
+            photos=attached, translations=body.translations,
+        )  # fmt: skip
     return JSONResponse({"scheduled": item.to_json()}, 201, None if created else REPLAYED)
 
 

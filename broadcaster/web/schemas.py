@@ -151,7 +151,7 @@ def _restoration(value: str | None) -> str | None:
     return tl.future_time(value, utc_now(), "the expected restoration time", tl.RESTORATION_HORIZON)
 
 
-def _translations(value: dict[str, str] | None) -> dict[str, str] | None:
+def check_translations(value: dict[str, str] | None) -> dict[str, str] | None:
     """Translation bodies pass the same checks as bodies (the model's check sees only
     top-level strings)."""
     for tag, body in (value or {}).items():
@@ -162,6 +162,9 @@ def _translations(value: dict[str, str] | None) -> dict[str, str] | None:
             raise ValueError(f"{tag}: must not be blank")
     return value
 
+
+PhotoIds = list[Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{24}$")]]
+"""Ids of photos uploaded to ``/api/photos``."""
 
 Translations = Annotated[
     dict[LangTag, Annotated[str, StringConstraints(min_length=1, max_length=MAX_BODY)]],
@@ -208,13 +211,13 @@ class UpdateIn(Strict):
     body: str = Field(min_length=1, max_length=MAX_BODY, description="Markdown")
     next_update_at: str | None = Field(None, description="RFC 3339 time of the next promised update")
     publish_at: str | None = Field(None, description="RFC 3339: schedule instead of posting now")
-    photos: list[Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{24}$")]] = Field(
+    photos: PhotoIds = Field(
         default_factory=list, max_length=6, description="ids of photos uploaded to /api/photos"
     )
     translations: Translations = Field(default_factory=dict)
 
     _body = field_validator("body")(_not_blank)
-    _translations = field_validator("translations")(_translations)
+    _translations = field_validator("translations")(check_translations)
 
 
 class CorrectionIn(Strict):
@@ -223,7 +226,7 @@ class CorrectionIn(Strict):
     translations: Translations = Field(default_factory=dict)
 
     _check = field_validator("body", "reason")(_not_blank)
-    _translations = field_validator("translations")(_translations)
+    _translations = field_validator("translations")(check_translations)
 
 
 class ReasonIn(Strict):

@@ -47,6 +47,9 @@ class Settings(BaseSettings):
     webhook_allow_private: bool = Field(
         True, description="allow webhook URLs on loopback and private addresses (see docs/webhooks.md: SSRF)"
     )
+    webhook_log_keep: int = Field(
+        1000, ge=1, description="attempts kept in each webhook endpoint's delivery log (the newest)"
+    )
 
     @model_validator(mode="after")
     def _lease_outlasts_a_request(self) -> Settings:

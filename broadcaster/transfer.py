@@ -9,7 +9,9 @@ An export is JSON Lines (UTF-8), one object per line, in this order:
 * every log: ``{"log": "KIND:ID", "kind": KIND, "created": UNIX, "head": N, "count": N,
   "sha256": HEX, "idem": {KEY: SEQ}}`` followed by its events, ascending:
   ``{"event": "KIND:ID", "seq": N, "text": TEXT}`` where TEXT is the event exactly as stored
-  (seq and ``at`` included), so an import stores the same bytes;
+  (seq and ``at`` included), so an import stores the same bytes; a log trimmed by
+  :meth:`~broadcaster.backends.base.Backend.trim` (a webhook's delivery log) starts above
+  seq 1, so its ``count`` is below its ``head``;
 * an end line with the totals: ``{"end": {"logs": N, "events": N, "docs": N, "blobs": N}}``.
   A file without it was cut short and is refused.
 

@@ -92,7 +92,7 @@ class Deliverer:
     def __init__(self, backend: Backend, settings: Settings) -> None:
         self.backend = backend
         self.settings = settings
-        self.webhooks = Webhooks(backend)
+        self.webhooks = Webhooks(backend, settings.webhook_log_keep)
         self.heads = Heads(backend)
         self.process = f"{socket.gethostname()}:{os.getpid()}"
         self.owner = f"{self.process}:{secrets.token_hex(4)}"

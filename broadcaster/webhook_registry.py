@@ -7,7 +7,8 @@ Keys (all in the backend, so every process sees the same):
 * ``webhook-progress:{id}``: :class:`~broadcaster.webhooks.Progress`, written after every
   acknowledged event; the compare-and-set on its version fences a process that lost
   the endpoint's lease;
-* ``webhook-deliveries:{id}``: a log of every attempt (the console's delivery log).
+* ``webhook-deliveries:{id}``: a log of every attempt (the console's delivery log), trimmed
+  to its newest ``delivery_log_keep`` attempts (:meth:`Webhooks.record_attempt`).
 
 A change to an endpoint is decided on the folded registry and appended with
 ``expect_seq`` (someone changed the registry first: decide again), like incidents in
@@ -50,6 +51,11 @@ from broadcaster.webhooks import (
 )
 
 MAX_ATTEMPTS = 20
+DELIVERY_LOG_KEEP = 1000
+"""Attempts kept in each endpoint's delivery log (``INCIDENTS_WEBHOOK_LOG_KEEP``)."""
+TRIM_EVERY = 100
+"""A delivery log is trimmed when an append's seq is a multiple of this (or of the bound, if
+smaller): one trim per 100 attempts, and a log holds fewer than ``keep + TRIM_EVERY``."""
 SYSTEM = Actor(Operator("system", "system", True), None)
 """Who the audit log names for what the server decides by itself (giving up on an endpoint)."""
 
@@ -87,8 +93,9 @@ async def target_problem(url: str) -> str | None:
 class Webhooks:
     """The registry as this process knows it, and every change to it."""
 
-    def __init__(self, backend: Backend) -> None:
+    def __init__(self, backend: Backend, delivery_log_keep: int = DELIVERY_LOG_KEEP) -> None:
         self.backend = backend
+        self.delivery_log_keep = delivery_log_keep
         self.endpoints: dict[str, Endpoint] = {}
         self.seq = 0
         self._lock = asyncio.Lock()
@@ -230,11 +237,19 @@ class Webhooks:
         raise BackendError("the webhook's progress is changing too fast; try again")
 
     async def record_attempt(self, endpoint_id: str, attempt: JSON) -> None:
-        """Add an attempt to the endpoint's delivery log (a failure is logged, not raised)."""
+        """Add an attempt to the endpoint's delivery log, and now and then drop all but its
+        newest ``delivery_log_keep`` (see :data:`TRIM_EVERY`). A failure is logged, not raised."""
+        name, keep = deliveries_log(endpoint_id), self.delivery_log_keep
         try:
-            await self.backend.append(deliveries_log(endpoint_id), "delivery.attempt", attempt)
+            seq = (await self.backend.append(name, "delivery.attempt", attempt)).event.seq
         except BackendError as exc:
             log.warning("delivery log of webhook %s: entry lost (%s)", endpoint_id, exc)
+            return
+        if seq % min(TRIM_EVERY, keep) == 0:
+            try:
+                await self.backend.trim(name, keep)
+            except BackendError as exc:  # the next multiple tries again
+                log.warning("delivery log of webhook %s: not trimmed (%s)", endpoint_id, exc)
 
     async def deliveries(self, endpoint_id: str, limit: int = 50) -> list[JSON]:
         """The last ``limit`` attempts, newest first."""

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from broadcaster.backends import open_backend
+from broadcaster.backends import sqlite as sqlite_backend
 from broadcaster.backends.base import Also, Backend, SeqConflict
 from broadcaster.events import Event
 from tests.support.redis_server import RedisServer
@@ -256,3 +257,76 @@ async def test_put_blob_replaces_bytes_and_type(backend: Backend) -> None:
     assert await backend.get_blob(key) == (b"RIFF\x00second", "image/webp")
     # Keys are exact: a sibling key (the thumbnail's) is a different blob.
     assert await backend.get_blob(key + ":thumb") is None
+
+
+# --- trimming bounded operational logs --------------------------------------------------
+
+
+async def test_trim_keeps_the_newest_events_and_the_head(backend: Backend) -> None:
+    log = fresh("webhook-deliveries")
+    for n in range(10):
+        await backend.append(log, "delivery.attempt", {"n": n})
+    kept = await backend.read(log)
+    assert await backend.trim(log, 4) == 6
+    assert await backend.head(log) == 10
+    assert await backend.read(log) == kept[6:]  # seqs 7..10, ascending, texts unchanged
+    assert [e.seq for e in await backend.read(log, since=2)] == [7, 8, 9, 10]
+    assert [e.seq for e in await backend.read(log, since=8)] == [9, 10]
+    assert [e.seq for e in await backend.read(log, since=0, limit=2)] == [7, 8]
+
+    done = await backend.append(log, "delivery.attempt", {"n": 10})
+    assert done.event.seq == 11  # appends go on after the head, never reuse a trimmed seq
+    assert [e.seq for e in await backend.read(log)] == [7, 8, 9, 10, 11]
+    assert await backend.trim(log, 4) == 1
+    assert [e.seq for e in await backend.read(log)] == [8, 9, 10, 11]
+    assert log in await backend.logs("webhook-deliveries")
+
+
+async def test_trim_to_keep_at_least_the_count_removes_nothing(backend: Backend) -> None:
+    log = fresh("webhook-deliveries")
+    assert await backend.trim(log, 5) == 0  # a log that does not exist yet
+    assert await backend.head(log) == 0
+    for n in range(3):
+        await backend.append(log, "delivery.attempt", {"n": n})
+    assert await backend.trim(log, 3) == 0
+    assert await backend.trim(log, 100) == 0
+    assert [e.seq for e in await backend.read(log)] == [1, 2, 3]
+    assert await backend.trim(log, 1) == 2
+    assert await backend.trim(log, 1) == 0
+    assert [e.seq for e in await backend.read(log)] == [3]
+    assert await backend.head(log) == 3
+
+
+async def test_trim_forgets_the_idempotency_keys_of_removed_events(backend: Backend) -> None:
+    log = fresh("webhook-deliveries")
+    await backend.append(log, "delivery.attempt", {"n": 1}, idem_key="old")
+    kept = await backend.append(log, "delivery.attempt", {"n": 2}, idem_key="kept")
+    await backend.trim(log, 1)
+    assert await backend.find_idem(log, "old") is None
+    assert await backend.find_idem(log, "kept") == kept.event
+    again = await backend.append(log, "delivery.attempt", {"n": 1}, idem_key="old")
+    assert again.created and again.event.seq == 3
+
+
+@pytest.mark.parametrize("kind", ["incident", "audit", "reports", "report", "schedules", "webhooks"])
+async def test_trim_refuses_the_record(backend: Backend, kind: str) -> None:
+    log = fresh(kind)
+    for n in range(3):
+        await backend.append(log, "update.posted", {"n": n})
+    with pytest.raises(ValueError, match="never trimmed"):
+        await backend.trim(log, 1)
+    with pytest.raises(ValueError, match="at least 1"):
+        await backend.trim(fresh("webhook-deliveries"), 0)
+    assert [e.seq for e in await backend.read(log)] == [1, 2, 3]
+
+
+async def test_trim_removes_a_long_run_completely(backend: Backend, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(sqlite_backend, "TRIM_CHUNK", 4)  # SQLite deletes a long run in chunks
+    log = fresh("webhook-deliveries")
+    for n in range(23):
+        await backend.append(log, "delivery.attempt", {"n": n}, idem_key=f"k{n}")
+    assert await backend.trim(log, 5) == 18
+    assert [e.seq for e in await backend.read(log)] == [19, 20, 21, 22, 23]
+    assert await backend.find_idem(log, "k17") is None
+    assert (await backend.append(log, "delivery.attempt", {"n": 18}, idem_key="k18")).created is False
+    assert await backend.head(log) == 23

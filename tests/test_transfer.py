@@ -24,6 +24,7 @@ import pytest
 from PIL import Image
 from redis import Redis as SyncRedis
 
+from broadcaster.backends import open_backend
 from broadcaster.transfer import Inventory, compare
 from tests.support.client import Api, LiveReader
 from tests.support.redis_server import RedisServer
@@ -380,3 +381,53 @@ def test_a_mismatch_is_reported_per_kind() -> None:
     assert problems == [
         "log incident:a: expected 3 events (sha256 xxxxxxxxxxxx), found 2 (sha256 zzzzzzzzzzzz)"
     ]
+
+
+async def test_a_trimmed_delivery_log_round_trips_from_its_first_kept_event(
+    redis: RedisServer, tmp_path: Path
+) -> None:
+    """A delivery log trimmed to its newest events (first kept seq > 1) is exported, imported
+    and migrated as it is: same events and head, and appends on the copy go on after it."""
+    source, log = tmp_path / "trimmed.db", "webhook-deliveries:h1"
+    store = open_backend(f"sqlite:///{source}")
+    await store.start()
+    try:
+        await store.append("incident:a1", "incident.opened", {"title": "文化路"})
+        for n in range(30):
+            await store.append(log, "delivery.attempt", {"n": n}, idem_key=f"k{n}")
+        assert await store.trim(log, 10) == 20
+    finally:
+        await store.close()
+
+    done = incidents("export", "--backend", f"sqlite:///{source}")
+    assert done.returncode == 0, done.stderr
+    records = [json.loads(line) for line in done.stdout.splitlines()]
+    [line] = [r for r in records if r.get("log") == log]
+    assert (line["head"], line["count"], min(line["idem"].values())) == (30, 10, 21)
+    assert [r["seq"] for r in records if r.get("event") == log] == list(range(21, 31))
+
+    imported = tmp_path / "imported.db"
+    done = incidents("import", "--backend", f"sqlite:///{imported}", stdin=done.stdout)
+    assert done.returncode == 0, done.stderr
+    assert "import: verified" in done.stdout
+    assert_same_store(imported, source, created_exact=True)
+
+    done = incidents("migrate", "--from", f"sqlite:///{source}", "--to", redis.url)
+    assert done.returncode == 0, done.stderr + done.stdout
+    assert "migrate: verified" in done.stdout
+    back = tmp_path / "back.db"
+    done = incidents("migrate", "--from", redis.url, "--to", f"sqlite:///{back}")
+    assert done.returncode == 0, done.stderr + done.stdout
+    assert_same_store(back, source, created_exact=False)
+
+    for url in (f"sqlite:///{imported}", redis.url):
+        copy = open_backend(url)
+        await copy.start()
+        try:
+            assert await copy.head(log) == 30
+            assert [e.seq for e in await copy.read(log)] == list(range(21, 31))
+            replay = await copy.append(log, "delivery.attempt", {"n": 29}, idem_key="k29")
+            assert not replay.created and replay.event.seq == 30
+            assert (await copy.append(log, "delivery.attempt", {"n": 30})).event.seq == 31
+        finally:
+            await copy.close()

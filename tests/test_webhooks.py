@@ -17,9 +17,11 @@ import httpx
 import pytest
 
 from broadcaster import webhooks as wh
+from broadcaster.backends import open_backend
 from broadcaster.config import Settings
 from broadcaster.events import format_time
 from broadcaster.timeline import RuleViolation
+from broadcaster.webhook_registry import DELIVERY_LOG_KEEP, Webhooks, deliveries_log
 from tests.support.client import Api
 from tests.support.receiver import Receiver
 from tests.support.redis_server import RedisServer
@@ -559,3 +561,54 @@ async def test_two_processes_on_redis_deliver_once_and_take_over() -> None:
             await hooks.operator.aclose()
             one.stop()
             two.stop()
+
+
+# --- the delivery log stays bounded --------------------------------------------------------------
+
+
+@pytest.mark.parametrize("store", ["sqlite", "redis"])
+async def test_the_registry_keeps_the_newest_attempts_of_a_delivery_log(
+    request: pytest.FixtureRequest, tmp_path: Path, store: str
+) -> None:
+    assert Settings().webhook_log_keep == DELIVERY_LOG_KEEP == 1000
+    if store == "sqlite":
+        url = f"sqlite:///{tmp_path / 'store.db'}"
+    else:
+        url = request.getfixturevalue("redis_server").url
+    backend = open_backend(url)
+    await backend.start()
+    try:
+        hook = uuid.uuid4().hex[:12]
+        registry = Webhooks(backend, delivery_log_keep=10)  # trimmed every 10 attempts, to 10
+        for n in range(1, 58):
+            await registry.record_attempt(hook, {"n": n})
+            assert len(await backend.read(deliveries_log(hook))) < 20
+        assert await backend.head(deliveries_log(hook)) == 57
+        newest = await registry.deliveries(hook, limit=500)
+        assert [d["seq"] for d in newest] == list(range(57, 40, -1))  # trimmed at 50 to 41..50
+        assert [d["n"] for d in newest] == list(range(57, 40, -1))
+        assert [d["seq"] for d in await registry.deliveries(hook, limit=3)] == [57, 56, 55]
+    finally:
+        await backend.close()
+
+
+async def test_a_server_bounds_each_delivery_log_by_its_setting(tmp_path: Path) -> None:
+    server, admin, operator = start(tmp_path, "bounded", INCIDENTS_WEBHOOK_LOG_KEEP="3")
+    hooks = Hooks(server, admin, operator)
+    failing = await Receiver(mode="fail").start()
+    try:
+        hook, _ = await hooks.register(failing.url)
+        await hooks.admin.create()
+
+        async def attempts() -> list[dict[str, Any]] | None:
+            found = await hooks.deliveries(hook)
+            return found if found and found[0]["seq"] >= 12 else None
+
+        logged = await eventually(attempts, 20, "12 failed attempts")
+        assert 3 <= len(logged) <= 5, logged  # trimmed to 3 at every third attempt
+        assert [d["seq"] for d in logged] == list(range(logged[0]["seq"], logged[-1]["seq"] - 1, -1))
+        assert logged[-1]["attempt"] > 1 and logged[-1]["status"] == 500
+    finally:
+        await failing.down()
+        await hooks.clean()
+        server.stop()

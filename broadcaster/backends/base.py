@@ -9,7 +9,8 @@ Primitives:
 * **logs**: :meth:`Backend.append` assigns the next seq, stores the event and
   publishes it, as one atomic step; :meth:`Backend.read` reads a log since N;
   :meth:`Backend.head` gives the last seq; :meth:`Backend.logs` lists the logs of a kind
-  and :meth:`Backend.heads` their heads.
+  and :meth:`Backend.heads` their heads; :meth:`Backend.trim` drops the oldest events
+  of a bounded operational log (:data:`TRIMMABLE_KINDS`), never of the record.
 * **fan-out**: :meth:`Backend.subscribe` / :meth:`Backend.unsubscribe` tell the
   backend which logs this process listens to; published events reach the one
   :class:`Listener` set with :meth:`Backend.set_listener`.
@@ -23,8 +24,22 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Protocol
 
-from broadcaster.events import Event
+from broadcaster.events import Event, split_log
 from broadcaster.types import JSON
+
+TRIMMABLE_KINDS = frozenset({"webhook-deliveries"})
+"""The kinds of log :meth:`Backend.trim` may shorten: bounded operational logs (a webhook
+endpoint's delivery attempts). Never incidents, audit, reports or schedules: they are the record."""
+
+
+def check_trim(log: str, keep: int) -> None:
+    """Raise ValueError unless ``log`` may be trimmed to its newest ``keep`` events."""
+    kind, _ = split_log(log)
+    if kind not in TRIMMABLE_KINDS:
+        allowed = ", ".join(sorted(TRIMMABLE_KINDS))
+        raise ValueError(f"{log}: a {kind!r} log is never trimmed (only: {allowed})")
+    if keep < 1:
+        raise ValueError(f"{log}: keep must be at least 1, not {keep}")
 
 
 class BackendError(Exception):
@@ -120,6 +135,22 @@ class Backend(Protocol):
 
     async def find_idem(self, log: str, idem_key: str) -> Event | None:
         """The event an idempotency key appended on this log, if any."""
+        ...
+
+    async def trim(self, log: str, keep: int) -> int:
+        """Drop all but the newest ``keep`` events (those with seq <= head - ``keep``);
+        returns how many were removed (0 when it holds ``keep`` or fewer).
+
+        The head does not change: the next append is still head + 1, and :meth:`read`
+        starts at the oldest kept event. Events go oldest first (a backend may remove a long
+        run in several steps): a reader never sees a gap. Idempotency keys of removed
+        events are forgotten.
+        For bounded operational logs only (:data:`TRIMMABLE_KINDS`, e.g. a webhook's
+        delivery log), never an incident's timeline or another part of the record.
+
+        Raises:
+            ValueError: the log's kind is not in :data:`TRIMMABLE_KINDS`, or ``keep`` < 1.
+        """
         ...
 
     async def logs(self, kind: str) -> list[str]:

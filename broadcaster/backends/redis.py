@@ -42,7 +42,7 @@ from redis.backoff import NoBackoff
 from redis.exceptions import RedisClusterException, RedisError, ResponseError
 from redis.maint_notifications import MaintNotificationsConfig
 
-from broadcaster.backends.base import Also, Appended, BackendError, Doc, Listener, SeqConflict
+from broadcaster.backends.base import Also, Appended, BackendError, Doc, Listener, SeqConflict, check_trim
 from broadcaster.events import (
     Event,
     dumps,
@@ -103,6 +103,18 @@ redis.call('HSET', KEYS[1], 'seq', seq)
 if ARGV[1] ~= '' then redis.call('HSET', KEYS[3], ARGV[1], seq) end
 redis.call('PUBLISH', ARGV[5], seq .. ' ' .. text)
 return {1, current + 1}
+"""
+# KEYS: meta, stream, idem. ARGV: keep. XTRIM MINID drops entries below (head - keep + 1)-0,
+# exactly (no ``~``); idempotency keys of dropped seqs go too. The head (meta) is untouched.
+TRIM_LUA = """
+local first = tonumber(redis.call('HGET', KEYS[1], 'seq') or '0') - tonumber(ARGV[1]) + 1
+if first <= 1 then return 0 end
+local removed = redis.call('XTRIM', KEYS[2], 'MINID', string.format('%d', first) .. '-0')
+local idem = redis.call('HGETALL', KEYS[3])
+for i = 1, #idem, 2 do
+  if tonumber(idem[i + 1]) < first then redis.call('HDEL', KEYS[3], idem[i]) end
+end
+return removed
 """
 PUT_DOC_LUA = """
 local v = tonumber(redis.call('HGET', KEYS[1], 'v') or '0')
@@ -221,6 +233,7 @@ class RedisBackend:
         # decodes every reply as UTF-8). Same timeouts and no retries; it connects lazily.
         self._binary = _client(plain or url, cluster=self.cluster, decode=False)
         self._append = self._redis.register_script(APPEND_LUA)
+        self._trim = self._redis.register_script(TRIM_LUA)
         self._put_doc = self._redis.register_script(PUT_DOC_LUA)
         self._claim = self._redis.register_script(CLAIM_LUA)
         self._release = self._redis.register_script(RELEASE_LUA)
@@ -360,6 +373,13 @@ class RedisBackend:
                 await self._redis.xrange(stream, f"{seq}-0", f"{seq}-0"),
             )
         return Event(log, int(seq), entries[0][1]["e"]) if entries else None
+
+    async def trim(self, log: str, keep: int) -> int:
+        """XTRIM MINID (head - ``keep`` + 1)-0 in one script (see TRIM_LUA): one slot, so it
+        works on Redis Cluster too."""
+        check_trim(log, keep)
+        async with self._guard(f"trim {log}"):
+            return int(await self._trim(keys=log_keys(log), args=[str(keep)]))
 
     async def logs(self, kind: str) -> list[str]:
         """Logs of a kind, oldest first (index scored by creation time)."""

@@ -25,22 +25,13 @@ from lxml import etree
 
 from broadcaster import cap, cap_index, markdown
 from tests.support.client import Api
+from tests.support.places import POLYGON
 from tests.support.server import ServerProcess, add_operator, scaled
 
 NS = {"cap": "urn:oasis:names:tc:emergency:cap:1.2", "atom": "http://www.w3.org/2005/Atom"}
 SENT = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d[+-]\d\d:\d\d$")  # CAP 1.2: an offset, never "Z"
 SOURCE = cap.Source("zzic.example", "郑州市人民政府新闻办公室", "https://zzic.example", "Asia/Shanghai")
 CIRCLE = {"type": "circle", "center": [34.7808, 113.6603], "radius_km": 1.2}
-POLYGON = {
-    "type": "polygon",
-    "points": [
-        [34.7712, 113.6558],
-        [34.7712, 113.6641],
-        [34.7905, 113.6641],
-        [34.7905, 113.6558],
-        [34.7712, 113.6558],
-    ],
-}
 OPEN = {
     "title": "文化路自来水爆管",
     "summary": "文化路与花园路中东风路段发生自来水爆管，群众出行受阻。",

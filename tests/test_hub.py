@@ -50,6 +50,19 @@ async def make_hub(store: SQLiteBackend, limit: int = 100) -> tuple[Hub, Upstrea
     return hub, upstream
 
 
+def count_reads(store: SQLiteBackend, monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """From now on, the ``since`` of every read the hub makes from the store, in order."""
+    reads: list[int] = []
+    real_read = store.read
+
+    async def counting_read(log: str, since: int = 0, limit: int | None = None) -> list[Event]:
+        reads.append(since)
+        return await real_read(log, since, limit)
+
+    monkeypatch.setattr(store, "read", counting_read)
+    return reads
+
+
 async def collect(sub: Subscription, until: int) -> list[int]:
     seqs: list[int] = []
     async with asyncio.timeout(5):
@@ -197,14 +210,7 @@ async def test_resuming_readers_get_recent_events_from_memory(
     for n in range(8):
         await store.append(LOG, "update.posted", {"n": n})
     assert await collect(watcher.sub, 9) == list(range(2, 10))
-    reads: list[int] = []
-    real_read = store.read
-
-    async def counting_read(log: str, since: int = 0, limit: int | None = None) -> list[Event]:
-        reads.append(since)
-        return await real_read(log, since, limit)
-
-    monkeypatch.setattr(store, "read", counting_read)
+    reads = count_reads(store, monkeypatch)
     near = await hub.open(LOG, 6)  # 7..9 are in the last five
     assert [e.seq for e in near.history] == [7, 8, 9]
     edge = await hub.open(LOG, 4)  # 5..9: exactly the five held
@@ -231,14 +237,7 @@ async def test_the_memory_window_is_bounded_in_bytes(
     for n in range(6):
         await store.append(LOG, "update.posted", {"body": "x" * 10 if n < 5 else "y" * 10})
     await collect(watcher.sub, 8)
-    reads: list[int] = []
-    real_read = store.read
-
-    async def counting_read(log: str, since: int = 0, limit: int | None = None) -> list[Event]:
-        reads.append(since)
-        return await real_read(log, since, limit)
-
-    monkeypatch.setattr(store, "read", counting_read)
+    reads = count_reads(store, monkeypatch)
     assert [e.seq for e in (await hub.open(LOG, 5)).history] == [6, 7, 8]
     assert reads == []
     assert [e.seq for e in (await hub.open(LOG, 4)).history] == [5, 6, 7, 8]

@@ -7,19 +7,9 @@ from typing import Any
 import pytest
 
 from broadcaster import shapes
+from tests.support.places import POLYGON
 
 CIRCLE = {"type": "circle", "center": [34.7466, 113.6253], "radius_km": 1.5}
-# Around 文化路 between 花园路 and 东风路 (Zhengzhou), closed.
-POLYGON = {
-    "type": "polygon",
-    "points": [
-        [34.7712, 113.6558],
-        [34.7712, 113.6641],
-        [34.7905, 113.6641],
-        [34.7905, 113.6558],
-        [34.7712, 113.6558],
-    ],
-}
 
 
 def test_a_valid_circle_and_polygon_come_back_in_their_stored_form() -> None:

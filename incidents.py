@@ -15,7 +15,7 @@ from broadcaster.cli import main
 def __getattr__(name: str) -> Any:
     # Built on first use, so the command line does not pay for the web app.
     if name == "app":
-        from broadcaster.web.app import create_app
+        from broadcaster.app import create_app
 
         globals()["app"] = create_app()
         return globals()["app"]

@@ -8,11 +8,11 @@ import logging
 import os
 import sys
 
-from broadcaster import accounts
-from broadcaster.backends import open_backend
-from broadcaster.backends.base import BackendError
+from broadcaster.accounts import credentials as accounts
+from broadcaster.accounts.operators import Operator, add_operator
 from broadcaster.config import Settings
-from broadcaster.operators import Operator, add_operator
+from broadcaster.stores import open_backend
+from broadcaster.stores.base import BackendError
 
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
@@ -45,7 +45,7 @@ def _parser() -> argparse.ArgumentParser:
     link.add_argument("--backend", help=backend_help)
     link.add_argument("--url", default="http://127.0.0.1:8000", help="the server's address")
 
-    from broadcaster import transfer  # export, import, migrate (arguments defined there)
+    from broadcaster.stores import transfer  # export, import, migrate (arguments defined there)
 
     transfer.add_parsers(commands, backend_help)
     return parser
@@ -76,13 +76,13 @@ def serve(args: argparse.Namespace) -> int:
         host, args.port, settings.backend, args.workers, "" if args.workers == 1 else "s",
     )  # fmt: skip
     uvicorn.run(
-        "broadcaster.web.app:create_app",
+        "broadcaster.app:create_app",
         factory=True,
         host=args.host,
         port=args.port,
         workers=args.workers,
         # Live sockets are written straight to their transports (see web/livesocket.py).
-        ws="broadcaster.web.livesocket:LiveSocket",
+        ws="broadcaster.live.socket:LiveSocket",
         ws_per_message_deflate=False,  # would compress the same bytes once per connection
         log_level=args.log_level,
         access_log=args.log_level == "debug",
@@ -129,7 +129,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "serve":
             return serve(args)
         if args.command in ("export", "import", "migrate"):
-            from broadcaster import transfer
+            from broadcaster.stores import transfer
 
             return transfer.main(args)
         return asyncio.run(_operator_command(args))

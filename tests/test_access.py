@@ -15,8 +15,8 @@ import pytest
 from fastapi.dependencies.models import Dependant
 from fastapi.routing import APIRoute
 
+from broadcaster.app import create_app
 from broadcaster.config import Settings
-from broadcaster.web.app import create_app
 from tests.support.client import Api
 from tests.support.server import ServerProcess, add_operator
 

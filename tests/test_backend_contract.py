@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from broadcaster.backends import open_backend
-from broadcaster.backends import sqlite as sqlite_backend
-from broadcaster.backends.base import Also, Backend, SeqConflict
-from broadcaster.events import Event
+from broadcaster.core.events import Event
+from broadcaster.stores import open_backend
+from broadcaster.stores import sqlite as sqlite_backend
+from broadcaster.stores.base import Also, Backend, SeqConflict
 from tests.support.redis_server import RedisServer
 
 

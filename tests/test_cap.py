@@ -1,7 +1,7 @@
 """CAP 1.2: every message of an incident valid against the official OASIS schema.
 
-First the pure views (:mod:`broadcaster.cap`, :mod:`broadcaster.cap_index`) over hand-made
-logs of the 2010 Zhengzhou water main burst (文化路, seed-zzic-2011), then the routes
+First the pure views (:mod:`broadcaster.syndication.cap`, :mod:`broadcaster.syndication.cap_index`)
+over hand-made logs of the 2010 Zhengzhou water main burst (文化路, seed-zzic-2011), then the routes
 through real servers: media types, ETag/304, 404s, the API's alert fields and their
 422s, the page's expected restoration and its revisions.
 
@@ -23,7 +23,8 @@ import httpx
 import pytest
 from lxml import etree
 
-from broadcaster import cap, cap_index, markdown
+from broadcaster.core import markdown
+from broadcaster.syndication import cap, cap_index
 from tests.support.client import Api
 from tests.support.places import POLYGON
 from tests.support.server import ServerProcess, add_operator, scaled

@@ -1,6 +1,6 @@
 """Feeds and embeds: Atom 1.0, JSON Feed 1.1, oEmbed 1.0.
 
-First the pure views (:mod:`broadcaster.syndication`) over folded hand-made logs, then
+First the pure views (:mod:`broadcaster.syndication.feeds`) over folded hand-made logs, then
 the routes through a real server: headers, ETag/304, oEmbed URL checks, hostile input.
 """
 
@@ -15,9 +15,10 @@ from typing import Any
 import httpx
 import pytest
 
-from broadcaster import markdown, syndication
-from broadcaster import timeline as tl
-from broadcaster.timeline import Incident
+from broadcaster.core import markdown
+from broadcaster.core import timeline as tl
+from broadcaster.core.timeline import Incident
+from broadcaster.syndication import feeds as syndication
 from tests.support.client import Api
 from tests.support.server import ServerProcess, scaled
 

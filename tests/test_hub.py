@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from broadcaster.backends.sqlite import SQLiteBackend
-from broadcaster.events import Event
-from broadcaster.hub import Closed, Hub, Overflow, Subscription
+from broadcaster.core.events import Event
+from broadcaster.live.hub import Closed, Hub, Overflow, Subscription
+from broadcaster.stores.sqlite import SQLiteBackend
 
 LOG = "incident:hubtest"
 
@@ -180,7 +180,7 @@ async def test_closing_the_hub_releases_readers(store: SQLiteBackend) -> None:
 async def test_chunked_fanout_keeps_every_reader_in_order(
     store: SQLiteBackend, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr("broadcaster.hub.FANOUT_CHUNK", 2)  # many loop turns per event
+    monkeypatch.setattr("broadcaster.live.hub.FANOUT_CHUNK", 2)  # many loop turns per event
     hub, _ = await make_hub(store)
     openings = [await hub.open(LOG, None) for _ in range(7)]
     for n in range(3):
@@ -204,7 +204,7 @@ async def test_resuming_readers_get_recent_events_from_memory(
     store: SQLiteBackend, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A reconnect storm: readers a little behind are served without reading the store."""
-    monkeypatch.setattr("broadcaster.hub.RECENT_EVENTS", 5)
+    monkeypatch.setattr("broadcaster.live.hub.RECENT_EVENTS", 5)
     hub, _ = await make_hub(store)
     watcher = await hub.open(LOG, None)  # keeps the channel, as connected readers do
     for n in range(8):
@@ -233,7 +233,7 @@ async def test_the_memory_window_is_bounded_in_bytes(
     await store.append(LOG, "update.posted", {"body": "x" * 10})
     await collect(watcher.sub, 2)
     frame = len((await store.read(LOG, since=1))[0].frame)
-    monkeypatch.setattr("broadcaster.hub.RECENT_BYTES", frame * 3 + 10)  # room for three such events
+    monkeypatch.setattr("broadcaster.live.hub.RECENT_BYTES", frame * 3 + 10)  # room for three such events
     for n in range(6):
         await store.append(LOG, "update.posted", {"body": "x" * 10 if n < 5 else "y" * 10})
     await collect(watcher.sub, 8)

@@ -7,8 +7,8 @@ from html.parser import HTMLParser
 
 import pytest
 
-from broadcaster import markdown
-from broadcaster.markdown import ALLOWED_TAGS, render
+from broadcaster.core import markdown
+from broadcaster.core.markdown import ALLOWED_TAGS, render
 
 SAFE_SCHEMES = {"http", "https", "mailto", "tel"}
 URL_ATTRIBUTES = {"href", "src", "action", "formaction", "xlink:href", "data", "background", "poster"}

@@ -1,4 +1,4 @@
-"""Photos: the pure checks and clean-up of broadcaster.photos, then upload and serving
+"""Photos: the pure checks and clean-up of broadcaster.media.photos, then upload and serving
 through a real server (POST /api/photos, GET /media/...). Every image is made here."""
 
 from __future__ import annotations
@@ -15,8 +15,8 @@ import pytest
 from PIL import ExifTags, Image, ImageCms
 from PIL.PngImagePlugin import PngInfo
 
-from broadcaster import photos
-from broadcaster.photos import PhotoTooLarge, PhotoUnsupported, process
+from broadcaster.media import photos
+from broadcaster.media.photos import PhotoTooLarge, PhotoUnsupported, process
 from tests.support.client import Api
 from tests.support.server import ServerProcess
 
@@ -111,7 +111,7 @@ def close_to(pixel: Any, colour: tuple[int, ...], tolerance: int = 12) -> bool:
     return all(abs(a - b) <= tolerance for a, b in zip(pixel, colour, strict=True))
 
 
-# --- pure: broadcaster.photos ----------------------------------------------------------
+# --- pure: broadcaster.media.photos ----------------------------------------------------------
 
 
 def test_phone_jpeg_is_turned_upright_and_loses_every_piece_of_metadata() -> None:

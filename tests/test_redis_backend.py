@@ -18,9 +18,9 @@ import pytest
 from redis.asyncio import Redis
 from redis.crc import key_slot
 
-from broadcaster.backends import redis as redis_backend
-from broadcaster.backends.base import BackendError
-from broadcaster.backends.redis import RedisBackend, log_keys
+from broadcaster.stores import redis as redis_backend
+from broadcaster.stores.base import BackendError
+from broadcaster.stores.redis import RedisBackend, log_keys
 from tests.support.listening import Recorder, until
 from tests.support.redis_server import RedisServer
 

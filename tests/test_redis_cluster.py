@@ -21,9 +21,9 @@ import httpx
 import pytest
 from redis.crc import key_slot
 
-from broadcaster.backends import open_backend
-from broadcaster.backends.base import Backend, BackendError
-from broadcaster.backends.redis import RedisBackend, log_keys
+from broadcaster.stores import open_backend
+from broadcaster.stores.base import Backend, BackendError
+from broadcaster.stores.redis import RedisBackend, log_keys
 from tests import test_backend_contract as contract
 from tests.support.client import Api, LiveReader
 from tests.support.listening import Recorder, until

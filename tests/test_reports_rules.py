@@ -13,13 +13,13 @@ from typing import Any
 
 import pytest
 
-from broadcaster import report_codes as codes
-from broadcaster import reports as rp
-from broadcaster.events import format_time
-from broadcaster.reports import Refused, ReportEvent, Status
-from broadcaster.reports_stats import summarise
-from broadcaster.timeline import NotFound
-from broadcaster.web.reports_chart import chart, nice_ceiling
+from broadcaster.core.events import format_time
+from broadcaster.core.timeline import NotFound
+from broadcaster.reports import codes
+from broadcaster.reports import rules as rp
+from broadcaster.reports.chart import chart, nice_ceiling
+from broadcaster.reports.rules import Refused, ReportEvent, Status
+from broadcaster.reports.stats import summarise
 
 BY = {"id": "op1", "name": "ZZIC"}
 ZONE = "Asia/Shanghai"

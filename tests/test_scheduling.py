@@ -17,9 +17,9 @@ import httpx
 import pytest
 from PIL import Image
 
-from broadcaster import scheduling as sc
-from broadcaster.events import format_time, parse_time
-from broadcaster.timeline import RuleViolation
+from broadcaster.core.events import format_time, parse_time
+from broadcaster.core.timeline import RuleViolation
+from broadcaster.incidents import scheduling as sc
 from tests.support.client import Api
 from tests.support.redis_server import RedisServer
 from tests.support.server import ServerProcess, add_operator, scaled

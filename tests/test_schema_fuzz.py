@@ -37,8 +37,8 @@ from schemathesis.checks import not_a_server_error
 from schemathesis.core.failures import FailureGroup
 from schemathesis.specs.openapi.checks import response_schema_conformance
 
+from broadcaster.app import create_app
 from broadcaster.config import Settings
-from broadcaster.web.app import create_app
 from tests.support.server import ServerProcess, add_operator, scaled
 
 EXAMPLES = int(os.environ.get("INCIDENTS_FUZZ_EXAMPLES", "30"))

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from broadcaster import shapes
+from broadcaster.core import shapes
 from tests.support.places import POLYGON
 
 CIRCLE = {"type": "circle", "center": [34.7466, 113.6253], "radius_km": 1.5}

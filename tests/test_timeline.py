@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from broadcaster import timeline as tl
-from broadcaster.timeline import Incident, NotFound, RuleViolation
+from broadcaster.core import timeline as tl
+from broadcaster.core.timeline import Incident, NotFound, RuleViolation
 
 NOW = datetime(2026, 11, 22, 7, 0, 0, tzinfo=UTC)
 OPEN_FIELDS = {

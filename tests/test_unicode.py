@@ -28,7 +28,7 @@ from typing import Any
 import httpx
 import pytest
 
-from broadcaster import markdown
+from broadcaster.core import markdown
 from tests.support.client import Api
 from tests.support.console import Browser, csrf_of, nonce_of
 from tests.support.server import CHECKOUT, ServerProcess, add_operator_with_link, scaled

@@ -16,12 +16,12 @@ from typing import Any
 import httpx
 import pytest
 
-from broadcaster import webhooks as wh
-from broadcaster.backends import open_backend
 from broadcaster.config import Settings
-from broadcaster.events import format_time
-from broadcaster.timeline import RuleViolation
-from broadcaster.webhook_registry import DELIVERY_LOG_KEEP, Webhooks, deliveries_log
+from broadcaster.core.events import format_time
+from broadcaster.core.timeline import RuleViolation
+from broadcaster.stores import open_backend
+from broadcaster.webhooks import rules as wh
+from broadcaster.webhooks.registry import DELIVERY_LOG_KEEP, Webhooks, deliveries_log
 from tests.support.client import Api
 from tests.support.receiver import Receiver
 from tests.support.redis_server import RedisServer

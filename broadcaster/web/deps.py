@@ -12,12 +12,12 @@ from typing import Annotated
 from fastapi import Depends, Header, HTTPException
 from starlette.requests import HTTPConnection
 
-from broadcaster.audit import Actor
-from broadcaster.backends.base import Backend
+from broadcaster.accounts.audit import Actor
+from broadcaster.accounts.operators import Operator, authenticate
 from broadcaster.config import Settings
-from broadcaster.hub import Hub
-from broadcaster.operators import Operator, authenticate
-from broadcaster.publishing import Publisher
+from broadcaster.incidents.publishing import Publisher
+from broadcaster.live.hub import Hub
+from broadcaster.stores.base import Backend
 
 
 async def _settings(request: HTTPConnection) -> Settings:

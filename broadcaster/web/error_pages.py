@@ -14,8 +14,8 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.types import Scope
 
-from broadcaster import photos
 from broadcaster.config import Settings
+from broadcaster.media import photos
 from broadcaster.web.rendering import render
 
 NOT_PAGES = ("/api/", "/static/", "/media/", "/metrics", "/healthz", "/readyz", "/openapi.json", "/docs")

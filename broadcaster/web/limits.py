@@ -8,7 +8,7 @@ from collections.abc import Callable
 from fastapi import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from broadcaster.events import dumps
+from broadcaster.core.events import dumps
 
 
 class TooLarge(HTTPException):

@@ -14,8 +14,8 @@ from starlette.responses import HTMLResponse
 
 from broadcaster import i18n
 from broadcaster.config import Settings
-from broadcaster.events import parse_time, utc_now
-from broadcaster.markdown import excerpt
+from broadcaster.core.events import parse_time, utc_now
+from broadcaster.core.markdown import excerpt
 
 
 def resource_dir(name: str) -> Path:

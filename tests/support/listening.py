@@ -6,7 +6,7 @@ import asyncio
 import time
 from collections.abc import Callable
 
-from broadcaster.events import Event
+from broadcaster.core.events import Event
 from tests.support.server import scaled
 
 

@@ -1,0 +1,3 @@
+"""Operators and their accounts: API tokens, passwords, setup links, console sessions,
+the audit log, rate limits.
+"""

@@ -1,0 +1,264 @@
+"""The app factory: settings -> backend -> hub + publisher -> routes."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+from urllib.parse import quote
+
+from fastapi import FastAPI, Request
+from fastapi.encoders import jsonable_encoder
+from fastapi.exception_handlers import http_exception_handler
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, PlainTextResponse, RedirectResponse, Response
+from fastapi.staticfiles import StaticFiles
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from broadcaster import __version__, metrics
+from broadcaster.accounts import credentials as accounts
+from broadcaster.accounts.operators import has_operators
+from broadcaster.accounts.ratelimit import RateLimited
+from broadcaster.accounts.session import CsrfFailed, Forbidden, LoginRequired
+from broadcaster.config import Settings
+from broadcaster.console import admin as console_admin
+from broadcaster.console import auth as console_auth
+from broadcaster.console import workspace as console
+from broadcaster.core import text
+from broadcaster.core.timeline import NotFound, RuleViolation
+from broadcaster.incidents import api, pages
+from broadcaster.incidents import schedules_api as schedules
+from broadcaster.incidents.publishing import IdempotencyMismatch, Publisher
+from broadcaster.incidents.scheduling import Scheduler
+from broadcaster.live import routes as live
+from broadcaster.live.hub import Hub
+from broadcaster.media import photos
+from broadcaster.media import routes as media
+from broadcaster.reports import api as report_api
+from broadcaster.reports import console as report_console
+from broadcaster.reports import live as report_live
+from broadcaster.reports import pages as report_pages
+from broadcaster.reports.desk import ReportDesk
+from broadcaster.reports.rules import FieldProblem
+from broadcaster.stores import open_backend
+from broadcaster.stores.base import BackendError
+from broadcaster.syndication import cap_routes
+from broadcaster.syndication import feed_routes as feeds
+from broadcaster.web.error_pages import error_page, error_response, too_large_page, wants_page
+from broadcaster.web.limits import BodyLimit
+from broadcaster.web.rendering import resource_dir
+from broadcaster.web.security import SecurityHeaders
+from broadcaster.webhooks import routes as webhook_routes
+from broadcaster.webhooks.delivery import Deliverer
+
+log = logging.getLogger("incidents")
+
+SWITCH_INTERVAL = 0.0005
+"""Seconds the event loop's thread may hold the GIL while another thread waits (Python's
+default: 5 ms). While the loop fans an update out to thousands of sockets, the store's
+thread (SQLite) needs the GIL a dozen times per append; at 5 ms a wait, an operator's POST
+took 150-200 ms at 10,000 readers."""
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or Settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[dict[str, Any]]:
+        sys.setswitchinterval(SWITCH_INTERVAL)
+        backend = open_backend(settings.backend)
+        await backend.start()
+        hub = Hub(backend, settings.live_queue)
+        app.state.backend, app.state.hub = backend, hub
+        app.state.secret = await accounts.server_secret(backend, settings.secret_key)
+        app.state.publisher = publisher = Publisher(backend)
+        app.state.scheduler = scheduler = Scheduler(backend, publisher)
+        app.state.schedules = scheduler.schedules
+        app.state.reports = ReportDesk(backend, settings.report_prefix)
+        await scheduler.start()
+        app.state.deliverer = deliverer = Deliverer(backend, settings)
+        app.state.webhooks = deliverer.webhooks
+        backend.set_listener(deliverer.tap(hub))  # the hub hears everything, webhooks wake at once
+        await deliverer.start()
+        for warning in await backend.warnings():
+            log.warning("%s", warning)
+        if not await has_operators(backend):
+            log.warning(
+                "no operators yet: run `incidents operator add NAME --admin --backend %s`: it prints an "
+                "API token (use it as `Authorization: Bearer TOKEN`) and a link to set a console password",
+                settings.backend,
+            )
+        log.info("backend %s ready", settings.backend)
+        try:
+            # Lifespan state reaches uvicorn's protocols: the live sockets find the hub here.
+            yield {
+                "hub": hub,
+                "live_buffer": settings.live_queue * 2048,
+                "live_per_address": settings.live_per_address,
+            }
+        finally:
+            await deliverer.aclose()
+            await scheduler.aclose()
+            await hub.aclose()
+            await backend.close()
+
+    app = FastAPI(
+        title="Incidents broadcaster",
+        version=__version__,
+        description="Rolling timelines (滚动播报) of incidents, live. See CONTRACT.md.",
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    uploads = {
+        "/api/photos": max(settings.max_body_bytes, media.MAX_UPLOAD_BODY),
+        # A console post carries up to six photos of 10 MB each.
+        "/console/incidents/[^/]+/updates": photos.MAX_PHOTOS_PER_UPDATE * media.MAX_UPLOAD_BODY,
+        # A citizen's report may carry one photo.
+        "/reports/new|/api/reports": max(settings.max_body_bytes, media.MAX_UPLOAD_BODY),
+    }
+    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes, larger=uploads, page=too_large_page)
+    app.add_middleware(SecurityHeaders)
+    _add_error_handlers(app)
+    _declare_plain_errors(app)
+    app.include_router(api.router)
+    app.include_router(live.router)
+    app.include_router(pages.router)
+    app.include_router(feeds.router)
+    app.include_router(cap_routes.router)
+    app.include_router(media.router)
+    app.include_router(schedules.router)
+    app.include_router(console_admin.api)
+    app.include_router(console_auth.router)
+    app.include_router(console.router)
+    app.include_router(console_admin.router)
+    app.include_router(webhook_routes.api)
+    app.include_router(webhook_routes.router)
+    app.include_router(report_api.router)
+    app.include_router(report_live.router)
+    app.include_router(report_pages.router)
+    app.include_router(report_console.router)
+    app.mount("/static", StaticFiles(directory=resource_dir("static")), name="static")
+
+    @app.get("/healthz", tags=["operations"], summary="Liveness")
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.get(
+        "/readyz", tags=["operations"], summary="Readiness: the store answers and live fan-out is linked"
+    )
+    async def readyz(request: Request) -> JSONResponse:
+        backend = request.app.state.backend
+        try:
+            await backend.ping()
+        except BackendError as exc:
+            return JSONResponse({"status": "unavailable", "detail": str(exc)}, 503, {"Retry-After": "2"})
+        if getattr(backend, "pubsub_connected", True) is False:
+            detail = "the store answers, but live fan-out is reconnecting"
+            return JSONResponse({"status": "degraded", "detail": detail}, 503, {"Retry-After": "2"})
+        return JSONResponse({"status": "ready"})
+
+    @app.get("/metrics", tags=["operations"], summary="Prometheus metrics of this process")
+    async def prometheus() -> Response:
+        return Response(generate_latest(metrics.REGISTRY), media_type=CONTENT_TYPE_LATEST)
+
+    return app
+
+
+def _declare_plain_errors(app: FastAPI) -> None:
+    """The schema's 422 says what the API answers: ``detail`` is either FastAPI's list of
+    field errors or, for a rule checked in a route (a blank Idempotency-Key, a time in
+    the past), one sentence."""
+    generate = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            schema = generate()
+            found = schema.get("components", {}).get("schemas", {}).get("HTTPValidationError")
+            if found is not None:
+                listed = found["properties"]["detail"]
+                found["properties"]["detail"] = {
+                    "title": "Detail",
+                    "anyOf": [{k: v for k, v in listed.items() if k != "title"}, {"type": "string"}],
+                }
+        return app.openapi_schema or generate()
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
+def _add_error_handlers(app: FastAPI) -> None:
+    """Every error is a status with a sentence: JSON for API clients, a page in the
+    reader's language for a browser (:mod:`broadcaster.web.error_pages`)."""
+
+    def handler(status: int) -> object:
+        async def handle(request: Request, exc: Exception) -> Response:
+            return error_response(request, status, str(exc))
+
+        return handle
+
+    async def invalid(request: Request, exc: Exception) -> Response:
+        """FastAPI's 422, except that the input it echoes may hold lone surrogates
+        (JSON ``"\\ud800"``), which UTF-8 cannot encode: they come back as U+FFFD."""
+        assert isinstance(exc, RequestValidationError)
+        if wants_page(request.scope):
+            return error_page(request, 422)
+        return JSONResponse({"detail": _encodable(jsonable_encoder(exc.errors()))}, 422)
+
+    async def http_error(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, StarletteHTTPException)
+        if wants_page(request.scope):
+            return error_page(request, exc.status_code, headers=exc.headers)
+        return await http_exception_handler(request, exc)
+
+    app.add_exception_handler(RequestValidationError, invalid)
+    app.add_exception_handler(StarletteHTTPException, http_error)
+    app.add_exception_handler(NotFound, handler(404))  # type: ignore[arg-type]
+    app.add_exception_handler(RuleViolation, handler(409))  # type: ignore[arg-type]
+    app.add_exception_handler(IdempotencyMismatch, handler(422))  # type: ignore[arg-type]
+    app.add_exception_handler(FieldProblem, handler(422))  # type: ignore[arg-type]
+
+    async def limited(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, RateLimited)
+        headers = {"Retry-After": str(exc.retry_after)}
+        return error_response(request, 429, str(exc), headers, retry_after=exc.retry_after)
+
+    app.add_exception_handler(RateLimited, limited)
+
+    async def unavailable(request: Request, exc: Exception) -> Response:
+        log.warning("backend unavailable: %s", exc)
+        detail = "the store is unavailable; nothing was changed, try again shortly"
+        return error_response(request, 503, detail, {"Retry-After": "2"})
+
+    async def crashed(request: Request, exc: Exception) -> Response:
+        log.exception("unexpected error on %s %s", request.method, request.url.path)
+        if wants_page(request.scope):
+            return error_page(request, 500)
+        return PlainTextResponse('{"detail":"internal error"}', 500, media_type="application/json")
+
+    async def login_first(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, LoginRequired)
+        return RedirectResponse(f"/console/login?next={quote(exc.next_path)}", status_code=303)
+
+    async def refused(request: Request, exc: Exception) -> Response:
+        if wants_page(request.scope):
+            return error_page(request, 403)
+        return PlainTextResponse(str(exc), 403)
+
+    app.add_exception_handler(LoginRequired, login_first)
+    app.add_exception_handler(Forbidden, refused)
+    app.add_exception_handler(CsrfFailed, refused)
+    app.add_exception_handler(BackendError, unavailable)
+    app.add_exception_handler(Exception, crashed)
+
+
+def _encodable(value: Any) -> Any:
+    """``value`` (JSON-like) with every lone surrogate in its strings and keys replaced."""
+    if isinstance(value, str):
+        return text.replace_surrogates(value)
+    if isinstance(value, list):
+        return [_encodable(item) for item in value]
+    if isinstance(value, dict):
+        return {_encodable(key): _encodable(item) for key, item in value.items()}
+    return value

@@ -1,0 +1,1 @@
+"""Incidents: publishing updates, scheduled updates and drafts, the JSON API and the public pages."""

@@ -1,0 +1,149 @@
+"""Citizens' pages: the incident list, the rolling timeline, and the embed for media.
+
+Pages are complete without JavaScript; ``static/live.js`` then keeps them current.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import HTMLResponse
+
+from broadcaster.config import Settings
+from broadcaster.core.markdown import excerpt, plain_text
+from broadcaster.core.timeline import Incident, Revision, Update
+from broadcaster.incidents.api import IncidentId
+from broadcaster.web.deps import PublisherDep, SettingsDep
+from broadcaster.web.rendering import language, render
+
+router = APIRouter(include_in_schema=False)
+EMBED_UPDATES = 20
+RECENTLY_RESOLVED = 20
+BLANK_UPDATE = Update(id="", body="", html="", published_at="", next_update_at=None)
+BLANK_REVISION = Revision(body="", html="", replaced_at="", reason="")
+
+
+def base_url(request: Request) -> str:
+    return str(request.base_url).rstrip("/")
+
+
+def page_of(incident: Incident, before: str | None, size: int) -> tuple[list[Update], str | None]:
+    """Up to ``size`` updates, newest first, older than update ``before`` (None: the
+    latest); and the id to ask for the page after it (None on the last page)."""
+    updates = incident.updates_newest_first()
+    start = 0
+    if before is not None:
+        ids = [u.id for u in updates]
+        start = ids.index(before) + 1 if before in ids else len(updates)
+    chosen = updates[start : start + size]
+    more = start + size < len(updates)
+    return chosen, (chosen[-1].id if more and chosen else None)
+
+
+def live_blog_updates(incident: Incident, page_url: str, limit: int = 20) -> list[dict[str, Any]]:
+    """schema.org BlogPosting items for the LiveBlogPosting JSON-LD."""
+    return [
+        {
+            "@type": "BlogPosting",
+            "headline": excerpt(u.html, 110),
+            "articleBody": plain_text(u.html),
+            "datePublished": u.published_at,
+            "dateModified": u.retracted_at or u.corrected_at or u.published_at,
+            "url": f"{page_url}#u-{u.id}",
+        }
+        for u in incident.updates_newest_first()[:limit]
+        if u.retracted_at is None
+    ]
+
+
+def timeline_context(request: Request, incident: Incident, settings: Settings) -> dict[str, Any]:
+    pinned = incident.updates.get(incident.pinned) if incident.pinned else None
+    page_url = f"{base_url(request)}/incidents/{incident.id}"
+    return {
+        "incident": incident,
+        "pinned": pinned,
+        "zone": settings.timezone,
+        "base": base_url(request),
+        "page_url": page_url,
+        "jsonld_updates": live_blog_updates(incident, page_url),
+        # Empty partials for live.js to clone (see templates/_client.html).
+        "blank_update": BLANK_UPDATE,
+        "blank_revision": BLANK_REVISION,
+    }
+
+
+@router.get("/", response_class=HTMLResponse)
+async def home(request: Request, publisher: PublisherDep, settings: SettingsDep) -> HTMLResponse:
+    incidents = await publisher.list_incidents()
+    live = sorted(
+        (i for i in incidents if i.state == "live"),
+        key=lambda i: i.last_update_at or i.opened_at,
+        reverse=True,
+    )
+    resolved = sorted(
+        (i for i in incidents if i.state == "resolved"), key=lambda i: i.resolved_at or "", reverse=True
+    )
+    return render(request, "index.html", {"live": live, "resolved": resolved[:RECENTLY_RESOLVED]}, settings)
+
+
+class PageCache:
+    """Rendered timelines by (incident, seq, language, page, host): when a crowd opens
+    the same timeline, it is rendered once per change. Entries live a few seconds only,
+    since the page also says "3 minutes ago"."""
+
+    def __init__(self, seconds: float = 10.0, size: int = 256) -> None:
+        self.seconds = seconds
+        self.size = size
+        self._pages: dict[tuple[str, ...], tuple[float, bytes, dict[str, str]]] = {}
+
+    def get(self, key: tuple[str, ...]) -> HTMLResponse | None:
+        found = self._pages.get(key)
+        if found is None or found[0] < time.monotonic():
+            return None
+        return HTMLResponse(found[1], headers=found[2])
+
+    def put(self, key: tuple[str, ...], response: HTMLResponse) -> None:
+        if len(self._pages) >= self.size:
+            now = time.monotonic()
+            self._pages = {k: v for k, v in self._pages.items() if v[0] >= now}
+            if len(self._pages) >= self.size:
+                self._pages.pop(next(iter(self._pages)))
+        headers = {"vary": response.headers.get("vary", "Accept-Language")}
+        self._pages[key] = (time.monotonic() + self.seconds, bytes(response.body), headers)
+
+
+page_cache = PageCache()
+
+
+@router.get("/incidents/{incident_id}", response_class=HTMLResponse)
+async def incident_page(
+    request: Request,
+    incident_id: IncidentId,
+    publisher: PublisherDep,
+    settings: SettingsDep,
+    before: Annotated[str | None, Query(max_length=64)] = None,
+) -> HTMLResponse:
+    incident = await publisher.get(incident_id)
+    key = (incident_id, str(incident.seq), language(request, settings), before or "", base_url(request))
+    cached = page_cache.get(key)
+    if cached is not None:
+        return cached
+    updates, older = page_of(incident, before, settings.page_updates)
+    context = timeline_context(request, incident, settings)
+    context.update(updates=updates, older=older, archive=before is not None)
+    response = render(request, "incident.html", context, settings)
+    page_cache.put(key, response)
+    return response
+
+
+@router.get("/incidents/{incident_id}/embed", response_class=HTMLResponse)
+async def embed_page(
+    request: Request, incident_id: IncidentId, publisher: PublisherDep, settings: SettingsDep
+) -> HTMLResponse:
+    incident = await publisher.get(incident_id)
+    updates, older = page_of(incident, None, EMBED_UPDATES)
+    context = timeline_context(request, incident, settings)
+    context.update(updates=updates, older=older, archive=False)
+    return render(request, "embed.html", context, settings)

@@ -1,0 +1,1 @@
+"""Photos: upload, checks and clean-up, storage, serving, and withdrawal."""

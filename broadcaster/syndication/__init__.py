@@ -1,0 +1,1 @@
+"""Views of an incident for other sites and systems: Atom, JSON Feed, oEmbed, CAP 1.2 and its indexes."""

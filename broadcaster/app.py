@@ -17,6 +17,7 @@ from fastapi.responses import JSONResponse, PlainTextResponse, RedirectResponse,
 from fastapi.staticfiles import StaticFiles
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import Scope
 
 from broadcaster import __version__, metrics
 from broadcaster.accounts import credentials as accounts
@@ -61,6 +62,12 @@ SWITCH_INTERVAL = 0.0005
 default: 5 ms). While the loop fans an update out to thousands of sockets, the store's
 thread (SQLite) needs the GIL a dozen times per append; at 5 ms a wait, an operator's POST
 took 150-200 ms at 10,000 readers."""
+
+
+def _too_large_page(scope: Scope, limit: int) -> bytes | None:
+    # A route that takes photos is limited by the photo (the form says "up to 10 MB"), not by
+    # the envelope around it.
+    return too_large_page(scope, min(limit, photos.MAX_BYTES))
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -119,7 +126,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         # A citizen's report may carry one photo.
         "/reports/new|/api/reports": max(settings.max_body_bytes, media.MAX_UPLOAD_BODY),
     }
-    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes, larger=uploads, page=too_large_page)
+    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes, larger=uploads, page=_too_large_page)
     app.add_middleware(SecurityHeaders)
     _add_error_handlers(app)
     _declare_plain_errors(app)

@@ -36,7 +36,7 @@ class AccountError(Exception):
     """A refusal to show the operator as is (bad password, expired link, ...)."""
 
 
-class RateLimited(AccountError):
+class LoginLimited(AccountError):
     def __init__(self, retry_after: int) -> None:
         super().__init__(f"too many failed attempts: try again in {retry_after // 60 + 1} minutes")
         self.retry_after = retry_after
@@ -170,14 +170,14 @@ async def _count_failure(backend: Backend, key: str) -> None:
 async def _check_limit(backend: Backend, key: str, limit: int) -> None:
     doc = await backend.get_doc(key)
     if doc and doc.value["count"] >= limit and doc.value["start"] + LOGIN_WINDOW > time.time():
-        raise RateLimited(int(doc.value["start"] + LOGIN_WINDOW - time.time()))
+        raise LoginLimited(int(doc.value["start"] + LOGIN_WINDOW - time.time()))
 
 
 async def login(backend: Backend, name: str, password: str, address: str) -> Operator:
     """Check a name and password, within the per-account and per-address limits.
 
     Raises:
-        RateLimited: too many failures lately.
+        LoginLimited: too many failures lately.
         AccountError: wrong name or password (one message for both).
     """
     account_key = f"ratelimit:login:name:{_digest(name.strip().lower())}"

@@ -71,7 +71,7 @@ async def _admin(user: Annotated[ConsoleUser, Depends(_user)]) -> ConsoleUser:
 
 
 UserDep = Annotated[ConsoleUser, Depends(_user)]
-AdminDep = Annotated[ConsoleUser, Depends(_admin)]
+ConsoleAdminDep = Annotated[ConsoleUser, Depends(_admin)]
 
 
 async def checked_form(request: Request, user: ConsoleUser) -> FormData:

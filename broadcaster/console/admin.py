@@ -8,13 +8,11 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from pydantic import Field
 
-from broadcaster.accounts import audit
-from broadcaster.accounts import credentials as accounts
-from broadcaster.accounts.session import AdminDep as ConsoleAdminDep
-from broadcaster.accounts.session import UserDep, checked_form
+from broadcaster import accounts
+from broadcaster.accounts import AdminDep, ConsoleAdminDep, UserDep, audit, checked_form
 from broadcaster.core import text as written
-from broadcaster.incidents.schemas import MAX_SEQ, Strict
-from broadcaster.web.deps import AdminDep, BackendDep, SettingsDep
+from broadcaster.web.deps import BackendDep, SettingsDep
+from broadcaster.web.models import MAX_SEQ, Strict
 from broadcaster.web.rendering import render
 
 router = APIRouter(include_in_schema=False)

@@ -17,7 +17,7 @@ from broadcaster.core import shapes, text
 from broadcaster.core import timeline as tl
 from broadcaster.core.events import parse_time
 from broadcaster.core.timeline import Incident
-from broadcaster.incidents.schemas import MAX_INSTRUCTION, Certainty, Urgency
+from broadcaster.incidents import MAX_INSTRUCTION, Certainty, Urgency
 
 FIELDS = ("area_shape", "urgency", "certainty", "instruction", "expected_restoration")
 

@@ -8,11 +8,12 @@ from typing import Annotated
 from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from broadcaster.accounts import credentials as accounts
-from broadcaster.accounts.audit import Actor, record
-from broadcaster.accounts.session import (
+from broadcaster import accounts
+from broadcaster.accounts import (
     PRE_COOKIE,
+    Actor,
     UserDep,
+    audit,
     checked_form,
     clear_session_cookie,
     secret_key,
@@ -77,7 +78,7 @@ async def login(
         return render(request, "console/login.html", context, settings, status=403)
     try:
         operator = await accounts.login(backend, name, password, _address(request))
-    except accounts.RateLimited as exc:
+    except accounts.LoginLimited as exc:
         context.update(error="limited", minutes=exc.retry_after // 60 + 1)
         page = render(request, "console/login.html", context, settings, status=429)
         page.headers["Retry-After"] = str(exc.retry_after)
@@ -88,7 +89,7 @@ async def login(
     value, _ = accounts.make_cookie(
         secret_key(request), operator.id, await accounts.generation(backend, operator.id)
     )
-    await record(backend, Actor(operator, _address(request)), "login")
+    await audit.record(backend, Actor(operator, _address(request)), "login")
     response = RedirectResponse(safe_next(next), status_code=303)
     set_session_cookie(request, response, value)
     return response
@@ -99,9 +100,9 @@ async def logout(request: Request, user: UserDep, backend: BackendDep) -> Respon
     form = await checked_form(request, user)
     if form.get("everywhere"):
         await accounts.logout_everywhere(backend, user.operator.id)
-        await record(backend, user.actor, "logout.everywhere")
+        await audit.record(backend, user.actor, "logout.everywhere")
     else:
-        await record(backend, user.actor, "logout")
+        await audit.record(backend, user.actor, "logout")
     response = RedirectResponse("/console/login", status_code=303)
     clear_session_cookie(response)
     return response
@@ -146,7 +147,7 @@ async def setup(
             error="short" if short else "invalid", invalid=not short, minimum=accounts.MIN_PASSWORD
         )
         return render(request, "console/setup.html", context, settings, status=422 if short else 404)
-    await record(backend, Actor(operator, _address(request)), "password.set")
+    await audit.record(backend, Actor(operator, _address(request)), "password.set")
     value, _ = accounts.make_cookie(
         secret_key(request), operator.id, await accounts.generation(backend, operator.id)
     )

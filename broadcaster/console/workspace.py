@@ -9,42 +9,48 @@ from __future__ import annotations
 
 import secrets
 from dataclasses import dataclass
-from datetime import datetime, timedelta
 from typing import Annotated, Any
-from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Body, Depends, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from starlette.datastructures import FormData, UploadFile
 
-from broadcaster.accounts.session import ConsoleUser, UserDep, checked_form
+from broadcaster import media
+from broadcaster.accounts import ConsoleUser, UserDep, checked_form
 from broadcaster.config import Settings
 from broadcaster.console.alert_form import alert_fields, second_language, shown_values
+from broadcaster.console.forms import (
+    PROMISES,
+    FormProblem,
+    choices,
+    local_to_utc,
+    promise_from,
+    severity_and_category,
+    storable,
+    text,
+)
 from broadcaster.core import markdown
-from broadcaster.core import text as written
-from broadcaster.core.events import format_time, parse_time, utc_now
+from broadcaster.core.events import parse_time, utc_now
 from broadcaster.core.timeline import Incident, NotFound, RuleViolation
 from broadcaster.core.types import JSON
-from broadcaster.incidents.api import IncidentId, UpdateId
-from broadcaster.incidents.publishing import IdempotencyMismatch, Publisher, incident_log
-from broadcaster.incidents.schemas import (
+from broadcaster.incidents import (
     MAX_BODY,
     MAX_REASON,
     MAX_TITLE,
-    Category,
-    Certainty,
-    Severity,
-    Urgency,
+    IdempotencyMismatch,
+    IncidentId,
+    Publisher,
+    PublisherDep,
+    UpdateId,
+    incident_log,
 )
-from broadcaster.live.hub import Hub
-from broadcaster.media import photos
-from broadcaster.media.routes import store_photo
-from broadcaster.web.deps import HubDep, PublisherDep, SettingsDep
+from broadcaster.live import Hub, HubDep
+from broadcaster.media import store_photo
+from broadcaster.web.deps import SettingsDep
 from broadcaster.web.rendering import render
-from broadcaster.webhooks.routes import webhook_notices
+from broadcaster.webhooks import webhook_notices
 
 router = APIRouter(prefix="/console", include_in_schema=False)
-PROMISES = (15, 30, 60)
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,48 +71,6 @@ async def _desk(
 
 
 DeskDep = Annotated[Desk, Depends(_desk)]
-
-
-class FormProblem(Exception):
-    """A field the operator must fix; the form is shown again with their input."""
-
-
-def text(form: FormData, name: str, limit: int, *, required: bool = False, label: str = "") -> str:
-    value = str(form.get(name) or "")
-    if required and not value.strip():
-        raise FormProblem(f"{label or name}: required")
-    if len(value) > limit:
-        raise FormProblem(f"{label or name}: at most {limit} characters")
-    return storable(value, label or name)
-
-
-def storable(value: str, label: str) -> str:
-    """``value``, when a page and a feed can carry every character of it (see broadcaster.core.text)."""
-    try:
-        return written.check(value, label)
-    except written.ControlCharacters as exc:
-        raise FormProblem(str(exc)) from None
-
-
-def local_to_utc(value: str, zone: str) -> str:
-    """``2026-11-22T21:00`` from a datetime-local field, in the incident's zone."""
-    try:
-        moment = datetime.fromisoformat(value)
-    except ValueError as exc:
-        raise FormProblem(f"not a time: {value}") from exc
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=ZoneInfo(zone))
-    return format_time(moment)
-
-
-def promise_from(form: FormData, zone: str) -> str | None:
-    """The next-update promise: none, +15/+30/+60 minutes from now, or a time."""
-    choice = str(form.get("promise") or "")
-    if choice.isdigit() and int(choice) in PROMISES:
-        return format_time(utc_now() + timedelta(minutes=int(choice)))
-    if choice == "at" and form.get("promise_at"):
-        return local_to_utc(str(form.get("promise_at")), zone)
-    return None
 
 
 def overdue_minutes(incident: Incident) -> int | None:
@@ -177,22 +141,6 @@ async def dashboard(
 async def new_incident_page(request: Request, user: UserDep, settings: SettingsDep) -> Response:
     context = {"user": user, "values": {}, "nonce": secrets.token_urlsafe(12), **choices()}
     return render(request, "console/new_incident.html", context, settings)
-
-
-def choices() -> dict[str, Any]:
-    return {
-        "severities": [s.value for s in Severity],
-        "categories": [c.value for c in Category],
-        "urgencies": [u.value for u in Urgency],
-        "certainties": [c.value for c in Certainty],
-    }
-
-
-def severity_and_category(form: FormData) -> dict[str, str]:
-    severity, category = str(form.get("severity") or "unknown"), str(form.get("category") or "Other")
-    if severity not in {s.value for s in Severity} or category not in {c.value for c in Category}:
-        raise FormProblem("severity or category: not one of the choices")
-    return {"severity": severity, "category": category}
 
 
 @router.post("/incidents", response_class=HTMLResponse)
@@ -285,16 +233,14 @@ async def translation_of(desk: Desk, incident_id: str, form: FormData) -> dict[s
 
 async def stored_photos(backend: Any, uploads: list[UploadFile]) -> list[JSON]:
     """Check and store the photos of a post; any refusal names the file and the rule."""
-    if len(uploads) > photos.MAX_PHOTOS_PER_UPDATE:
-        raise FormProblem(
-            f"photos: at most {photos.MAX_PHOTOS_PER_UPDATE} per update ({len(uploads)} chosen)"
-        )
+    if len(uploads) > media.MAX_PHOTOS_PER_UPDATE:
+        raise FormProblem(f"photos: at most {media.MAX_PHOTOS_PER_UPDATE} per update ({len(uploads)} chosen)")
     stored = []
     for upload in uploads:
-        data = await upload.read(photos.MAX_BYTES + 1)
+        data = await upload.read(media.MAX_BYTES + 1)
         try:
             stored.append(await store_photo(backend, data))
-        except photos.PhotoRejected as exc:
+        except media.PhotoRejected as exc:
             raise FormProblem(f"{upload.filename}: {exc}") from exc
     return stored
 

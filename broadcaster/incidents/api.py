@@ -7,10 +7,11 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Body, HTTPException, Path, Query, Request, Response
 from fastapi.responses import JSONResponse
 
+from broadcaster.accounts import ActorDep
 from broadcaster.core import timeline as tl
 from broadcaster.core.events import dumps
+from broadcaster.incidents.deps import PublisherDep
 from broadcaster.incidents.schemas import (
-    MAX_SEQ,
     CorrectionIn,
     FactsIn,
     IncidentEdit,
@@ -19,9 +20,10 @@ from broadcaster.incidents.schemas import (
     ReasonIn,
     UpdateIn,
 )
-from broadcaster.media.routes import photo_entries
+from broadcaster.media import photo_entries
 from broadcaster.stores.base import Appended
-from broadcaster.web.deps import ActorDep, IdempotencyKey, PublisherDep
+from broadcaster.web.deps import IdempotencyKey
+from broadcaster.web.models import MAX_SEQ
 
 router = APIRouter(prefix="/api/incidents", tags=["incidents"])
 

@@ -15,7 +15,8 @@ from broadcaster.config import Settings
 from broadcaster.core.markdown import excerpt, plain_text
 from broadcaster.core.timeline import Incident, Revision, Update
 from broadcaster.incidents.api import IncidentId
-from broadcaster.web.deps import PublisherDep, SettingsDep
+from broadcaster.incidents.deps import PublisherDep
+from broadcaster.web.deps import SettingsDep
 from broadcaster.web.rendering import language, render
 
 router = APIRouter(include_in_schema=False)

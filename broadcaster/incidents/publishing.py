@@ -17,8 +17,7 @@ from typing import Any
 from weakref import WeakValueDictionary
 
 from broadcaster import metrics
-from broadcaster.accounts import audit
-from broadcaster.accounts.audit import Actor
+from broadcaster.accounts import Actor, audit
 from broadcaster.core import markdown
 from broadcaster.core import timeline as tl
 from broadcaster.core.events import Event, EventType, utc_now

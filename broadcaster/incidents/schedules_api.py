@@ -28,20 +28,21 @@ from fastapi.responses import JSONResponse
 from pydantic import Field, field_validator
 from starlette.requests import HTTPConnection
 
-from broadcaster.accounts.audit import Actor
+from broadcaster.accounts import Actor, ActorDep
 from broadcaster.core import timeline as tl
 from broadcaster.core.types import JSON
+from broadcaster.incidents.deps import PublisherDep
 from broadcaster.incidents.scheduling import Scheduler, Schedules
 from broadcaster.incidents.schemas import (
     MAX_BODY,
     PhotoIds,
-    Strict,
     Translations,
     UpdateIn,
     check_translations,
 )
-from broadcaster.media.routes import photo_entries
-from broadcaster.web.deps import ActorDep, IdempotencyKey, PublisherDep, bad_fields
+from broadcaster.media import photo_entries
+from broadcaster.web.deps import IdempotencyKey, bad_fields
+from broadcaster.web.models import Strict
 
 router = APIRouter(tags=["scheduled"])
 

@@ -36,8 +36,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from broadcaster.accounts.audit import Actor, record
-from broadcaster.accounts.operators import Operator
+from broadcaster.accounts import Actor, Operator, audit
 from broadcaster.core import timeline as tl
 from broadcaster.core.events import Event, format_time, parse_time, utc_now
 from broadcaster.core.timeline import NotFound, RuleViolation
@@ -401,7 +400,7 @@ class Schedules:
         done = await self.backend.append(LOG, type_, data, idem_key=key)
         if not done.created:  # a concurrent retry won
             return await self._replay(done.event, *asked), False
-        await record(self.backend, by, str(type_), incident=incident, target=item_id,
+        await audit.record(self.backend, by, str(type_), incident=incident, target=item_id,
                      detail={"publish_at": data["publish_at"]})  # fmt: skip
         self.wake.set()
         return await self.get(item_id), True
@@ -440,7 +439,7 @@ class Schedules:
                 tl.check_translations(incident, decision[1]["changes"]["translations"])
             if decision is not None:
                 await self.backend.append(LOG, *decision)
-                await record(self.backend, by, str(decision[0]), incident=item.incident, target=item_id,
+                await audit.record(self.backend, by, str(decision[0]), incident=item.incident, target=item_id,
                              detail={"changes": sorted(decision[1]["changes"])})  # fmt: skip
                 self.wake.set()
             return await self.get(item_id)
@@ -450,7 +449,7 @@ class Schedules:
             item = await self.get(item_id)
             type_, data = decide_cancel(item)
             await self.backend.append(LOG, type_, data)
-            await record(self.backend, by, str(type_), incident=item.incident, target=item_id)
+            await audit.record(self.backend, by, str(type_), incident=item.incident, target=item_id)
             return await self.get(item_id)
 
     async def publish_now(self, item_id: str, by: Actor) -> tuple[Appended, Item]:
@@ -482,7 +481,7 @@ class Schedules:
         event = done.event.decode()
         type_, data = decide_published(item, done.event.seq, event["data"]["id"])
         await self.backend.append(LOG, type_, data, idem_key=f"outcome:{item.id}")
-        await record(self.backend, by or author, str(type_), incident=item.incident, target=item.id,
+        await audit.record(self.backend, by or author, str(type_), incident=item.incident, target=item.id,
                      detail={"seq": done.event.seq, "update_id": data["update_id"]})  # fmt: skip
         return done
 
@@ -490,7 +489,7 @@ class Schedules:
         type_, data = decide_failed(item, error)
         await self.backend.append(LOG, type_, data, idem_key=f"outcome:{item.id}")
         author = Actor(await self._operator(item.created_by), None)
-        await record(self.backend, author, str(type_), incident=item.incident, target=item.id,
+        await audit.record(self.backend, author, str(type_), incident=item.incident, target=item.id,
                      detail={"error": error})  # fmt: skip
 
     async def _operator(self, operator_id: str) -> Operator:

@@ -1,9 +1,9 @@
-"""Request bodies of the JSON API, with their limits (bad fields answer 422)."""
+"""Request bodies of the incidents API, with their limits (bad fields answer 422)."""
 
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 from pydantic import (
     BaseModel,
@@ -11,21 +11,18 @@ from pydantic import (
     Field,
     StrictFloat,
     StringConstraints,
-    ValidationInfo,
     field_validator,
     model_validator,
 )
-from pydantic_core import PydanticCustomError
 
 from broadcaster.core import shapes, text
 from broadcaster.core import timeline as tl
 from broadcaster.core.events import parse_time, utc_now
+from broadcaster.web.models import Strict
 
 MAX_TITLE = 200
 MAX_BODY = 20_000
 MAX_REASON = 1_000
-MAX_SEQ = 2**63 - 1
-"""The largest seq (or audit position) a query may name: stores keep 64-bit integers."""
 
 
 class Severity(StrEnum):
@@ -73,24 +70,6 @@ class Certainty(StrEnum):
     POSSIBLE = "possible"
     UNLIKELY = "unlikely"
     UNKNOWN = "unknown"
-
-
-class Strict(BaseModel):
-    """A request body: unknown fields and unstorable characters are refused (422)."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    @field_validator("*", mode="before")
-    @classmethod
-    def _storable(cls, value: Any, info: ValidationInfo) -> Any:
-        """Every text field, of every model, passes :func:`broadcaster.core.text.check`."""
-        for item in value if isinstance(value, list) else [value]:
-            why = text.problem(item) if isinstance(item, str) else None
-            if why is not None:
-                raise PydanticCustomError(
-                    "control_characters", "{field}: {problem}", {"field": info.field_name, "problem": why}
-                )
-        return value
 
 
 def _not_blank(value: str | None) -> str | None:

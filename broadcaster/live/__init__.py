@@ -1,1 +1,15 @@
 """Live delivery: the hub (one upstream per process, bytes to every reader), WebSocket, SSE and polling."""
+
+from __future__ import annotations
+
+from broadcaster.live.deps import HubDep
+from broadcaster.live.hub import Closed, Hub, Opening, Overflow, Subscription
+
+__all__ = [
+    "Closed",
+    "Hub",
+    "HubDep",
+    "Opening",
+    "Overflow",
+    "Subscription",
+]

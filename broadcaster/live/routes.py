@@ -22,12 +22,11 @@ from starlette.websockets import WebSocketState
 
 from broadcaster import metrics
 from broadcaster.core.events import Event, dumps
-from broadcaster.incidents.api import IncidentId
-from broadcaster.incidents.publishing import incident_log
-from broadcaster.incidents.schemas import MAX_SEQ
+from broadcaster.incidents import IncidentId, incident_log
+from broadcaster.live.deps import HubDep
 from broadcaster.live.hub import Closed, Hub, Opening, Overflow, Subscription
 from broadcaster.stores.base import BackendError
-from broadcaster.web.deps import HubDep
+from broadcaster.web.models import MAX_SEQ
 
 log = logging.getLogger("incidents.live")
 router = APIRouter(prefix="/api/incidents", tags=["live"])

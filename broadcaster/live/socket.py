@@ -29,7 +29,7 @@ from websockets.server import ServerProtocol
 
 from broadcaster import metrics
 from broadcaster.core.events import Event, text_frame
-from broadcaster.incidents.publishing import incident_log
+from broadcaster.incidents import incident_log
 from broadcaster.live.hub import Hub, Opening
 from broadcaster.live.routes import (
     CLOSE_BAD_REQUEST,

@@ -19,11 +19,12 @@ from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 
+from broadcaster.accounts import OperatorDep
 from broadcaster.core.types import JSON
 from broadcaster.media import photos
 from broadcaster.media import withdrawn as withdrawn_photos
 from broadcaster.stores.base import Backend
-from broadcaster.web.deps import BackendDep, OperatorDep
+from broadcaster.web.deps import BackendDep
 
 log = logging.getLogger(__name__)
 

@@ -20,17 +20,18 @@ from fastapi.responses import JSONResponse
 from pydantic import Field, ValidationError
 from starlette.requests import HTTPConnection
 
-from broadcaster.accounts import credentials as accounts
+from broadcaster import accounts, media
+from broadcaster.accounts import ActorDep
 from broadcaster.core.timeline import NotFound
 from broadcaster.core.types import JSON
-from broadcaster.incidents.schemas import Strict
-from broadcaster.media import photos
-from broadcaster.media.routes import MAX_UPLOAD_BODY, store_photo
+from broadcaster.incidents import PublisherDep
+from broadcaster.media import MAX_UPLOAD_BODY, store_photo
 from broadcaster.reports import rules as rp
 from broadcaster.reports.desk import ReportDesk
 from broadcaster.reports.rules import Report
 from broadcaster.reports.stats import Summary, summarise
-from broadcaster.web.deps import ActorDep, BackendDep, IdempotencyKey, PublisherDep, SettingsDep
+from broadcaster.web.deps import BackendDep, IdempotencyKey, SettingsDep
+from broadcaster.web.models import Strict
 
 router = APIRouter(prefix="/api/reports", tags=["reports"])
 
@@ -68,7 +69,7 @@ SUBMIT_BODY: dict[str, Any] = {
                         "photo": {
                             "type": "string",
                             "format": "binary",
-                            "description": f"optional: {photos.ACCEPTED}, {photos.MAX_BYTES} bytes at most",
+                            "description": f"optional: {media.ACCEPTED}, {media.MAX_BYTES} bytes at most",
                         },
                     },
                 }
@@ -108,7 +109,7 @@ async def read_submission(request: Request) -> Submission:
             payload = {k: v for k, v in form.multi_items() if isinstance(v, str)}
             upload = form.get("photo")
             if upload is not None and not isinstance(upload, str) and upload.filename:
-                photo = await upload.read(photos.MAX_BYTES + 1)
+                photo = await upload.read(media.MAX_BYTES + 1)
             extra = [k for k, v in form.multi_items() if not isinstance(v, str) and k != "photo"]
             if extra:
                 raise HTTPException(422, f"unexpected file field {extra[0]!r}: the photo goes in `photo`")
@@ -127,8 +128,8 @@ async def file_report(
     """Check, count against the address's limit, store the photo, file.
 
     Raises:
-        reports.FieldProblem (422), RateLimited (429), photos.PhotoTooLarge (413),
-        photos.PhotoUnsupported (415), IdempotencyMismatch (422), BackendError (503).
+        reports.FieldProblem (422), RateLimited (429), media.PhotoTooLarge (413),
+        media.PhotoUnsupported (415), IdempotencyMismatch (422), BackendError (503).
     """
     fields = rp.check_submission(**submission.fields)
     scoped = None if key is None else desk.submission_key(address, key)
@@ -144,8 +145,8 @@ def address_of(request: HTTPConnection) -> str | None:
     return request.client.host if request.client else None
 
 
-def photo_refusal(exc: photos.PhotoRejected) -> HTTPException:
-    return HTTPException(413 if isinstance(exc, photos.PhotoTooLarge) else 415, f"photo: {exc}")
+def photo_refusal(exc: media.PhotoRejected) -> HTTPException:
+    return HTTPException(413 if isinstance(exc, media.PhotoTooLarge) else 415, f"photo: {exc}")
 
 
 @router.post(
@@ -155,9 +156,7 @@ def photo_refusal(exc: photos.PhotoRejected) -> HTTPException:
     openapi_extra=SUBMIT_BODY,
     responses={
         201: {"description": '`{"code": "ZZ-7K4M-Q2PD", "status": "received", "url": ...}`'},
-        413: {
-            "description": f"the photo is over {photos.MAX_BYTES} bytes or the body over {MAX_UPLOAD_BODY}"
-        },
+        413: {"description": f"the photo is over {media.MAX_BYTES} bytes or the body over {MAX_UPLOAD_BODY}"},
         415: {"description": "another content type, or the photo is not a JPEG, PNG or WebP image"},
         429: {"description": "too many reports from this address lately (see Retry-After)"},
     },
@@ -171,7 +170,7 @@ async def submit(
     submission = await read_submission(request)
     try:
         report, created = await file_report(desk, settings, submission, address_of(request), key)
-    except photos.PhotoRejected as exc:
+    except media.PhotoRejected as exc:
         raise photo_refusal(exc) from None
     url = f"{str(request.base_url).rstrip('/')}/reports/{report.code}"
     headers = {"Location": url, **({} if created else REPLAYED)}

@@ -14,17 +14,16 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from starlette.datastructures import FormData
 
-from broadcaster.accounts import credentials as accounts
-from broadcaster.accounts.session import ConsoleUser, UserDep, checked_form
-from broadcaster.console.workspace import FormProblem, choices, text
+from broadcaster import accounts
+from broadcaster.accounts import ConsoleUser, UserDep, checked_form
+from broadcaster.console import FormProblem, choices, text
 from broadcaster.core.timeline import NotFound, RuleViolation
-from broadcaster.incidents.publishing import IdempotencyMismatch, Publisher
-from broadcaster.incidents.schemas import MAX_TITLE, Category, Severity
+from broadcaster.incidents import MAX_TITLE, Category, IdempotencyMismatch, Publisher, PublisherDep, Severity
 from broadcaster.reports import rules as rp
 from broadcaster.reports.api import ReportsDep, operator_named
 from broadcaster.reports.desk import ReportDesk
 from broadcaster.reports.text import helpers, translate
-from broadcaster.web.deps import BackendDep, PublisherDep, SettingsDep
+from broadcaster.web.deps import BackendDep, SettingsDep
 from broadcaster.web.rendering import language, render
 
 router = APIRouter(prefix="/console/reports", include_in_schema=False)

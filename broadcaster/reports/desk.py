@@ -21,15 +21,11 @@ import hashlib
 from collections.abc import Callable
 from typing import Any
 
-from broadcaster import metrics
-from broadcaster.accounts import audit
-from broadcaster.accounts.audit import Actor
-from broadcaster.accounts.operators import Operator
-from broadcaster.accounts.ratelimit import hit
+from broadcaster import media, metrics
+from broadcaster.accounts import Actor, Operator, audit, hit
 from broadcaster.core.timeline import NotFound
 from broadcaster.core.types import JSON
-from broadcaster.incidents.publishing import IdempotencyMismatch
-from broadcaster.media import withdrawn as withdrawn_photos
+from broadcaster.incidents import IdempotencyMismatch
 from broadcaster.reports import codes as report_codes
 from broadcaster.reports import rules as rp
 from broadcaster.reports.rules import LOG, Decision, Index, Report
@@ -237,13 +233,13 @@ class ReportDesk:
         of a hide whose withdrawal was cut short)."""
         report = await self._command(code, lambda r, _: rp.decide_hide(r, reason, self._by(by)), by, key)
         if report.hidden and report.photo:
-            await withdrawn_photos.withdraw(self.backend, str(report.photo["id"]))
+            await media.withdraw(self.backend, str(report.photo["id"]))
         return report
 
     async def unhide(self, code: str, by: Actor, key: str | None = None) -> Report:
         report = await self._command(code, lambda r, _: rp.decide_unhide(r, self._by(by)), by, key)
         if not report.hidden and report.photo:
-            await withdrawn_photos.restore(self.backend, str(report.photo["id"]))
+            await media.restore(self.backend, str(report.photo["id"]))
         return report
 
     async def merge(self, code: str, into: str, by: Actor, key: str | None = None) -> Report:

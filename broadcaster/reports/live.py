@@ -21,11 +21,11 @@ from fastapi.responses import StreamingResponse
 from broadcaster import metrics
 from broadcaster.core.events import dumps
 from broadcaster.core.timeline import NotFound
-from broadcaster.live.hub import Closed, Hub, Opening, Overflow, Subscription
+from broadcaster.live import Closed, Hub, HubDep, Opening, Overflow, Subscription
 from broadcaster.reports.api import ReportsDep
 from broadcaster.reports.desk import ReportDesk
 from broadcaster.reports.rules import LOG
-from broadcaster.web.deps import HubDep, SettingsDep
+from broadcaster.web.deps import SettingsDep
 
 router = APIRouter(prefix="/api/reports", tags=["reports"])
 HEARTBEAT = 15.0

@@ -21,16 +21,16 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from starlette.datastructures import UploadFile
 
-from broadcaster.accounts.ratelimit import RateLimited
+from broadcaster import media
+from broadcaster.accounts import RateLimited
 from broadcaster.core.timeline import NotFound
-from broadcaster.incidents.publishing import IdempotencyMismatch
-from broadcaster.media import photos
+from broadcaster.incidents import IdempotencyMismatch, PublisherDep
 from broadcaster.reports import rules as rp
 from broadcaster.reports.api import ReportsDep, Submission, address_of, file_report, summary
 from broadcaster.reports.chart import chart
 from broadcaster.reports.rules import Report
 from broadcaster.reports.text import _, gettext, helpers, translate
-from broadcaster.web.deps import PublisherDep, SettingsDep
+from broadcaster.web.deps import SettingsDep
 from broadcaster.web.rendering import language, render
 
 router = APIRouter(include_in_schema=False)
@@ -86,7 +86,7 @@ async def file_from_form(request: Request, desk: ReportsDep, settings: SettingsD
         upload = form.get("photo")
         photo = None
         if isinstance(upload, UploadFile) and upload.filename:
-            photo = await upload.read(photos.MAX_BYTES + 1) or None
+            photo = await upload.read(media.MAX_BYTES + 1) or None
         nonce = str(form.get("nonce") or "")[:100] or None
     # A file input cannot be filled in again: whoever sent a photo is asked to choose it again.
     again = " " + gettext(lang, _("Please choose the photo again.")) if photo else ""
@@ -103,8 +103,8 @@ async def file_from_form(request: Request, desk: ReportsDep, settings: SettingsD
         page = _form(request, settings, values, message, status=429)
         page.headers["Retry-After"] = str(exc.retry_after)
         return page
-    except photos.PhotoRejected as exc:
-        too_large = isinstance(exc, photos.PhotoTooLarge)
+    except media.PhotoRejected as exc:
+        too_large = isinstance(exc, media.PhotoTooLarge)
         message = (
             gettext(lang, _("The photo is too large: at most 10 MB."))
             if too_large

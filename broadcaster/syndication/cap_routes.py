@@ -22,13 +22,11 @@ from broadcaster import __version__
 from broadcaster.config import Settings
 from broadcaster.core.timeline import RESOLVED
 from broadcaster.core.types import JSON
-from broadcaster.incidents.api import IncidentId
-from broadcaster.incidents.pages import RECENTLY_RESOLVED
-from broadcaster.incidents.publishing import Publisher, incident_log
+from broadcaster.incidents import RECENTLY_RESOLVED, IncidentId, Publisher, PublisherDep, incident_log
 from broadcaster.syndication import cap, cap_index
 from broadcaster.syndication.feed_routes import ATOM_TYPE, FEED_HEADERS, base_url, not_modified
 from broadcaster.syndication.feeds import feed_title
-from broadcaster.web.deps import PublisherDep, SettingsDep
+from broadcaster.web.deps import SettingsDep
 
 router = APIRouter(tags=["feeds"])
 

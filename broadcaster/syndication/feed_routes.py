@@ -13,9 +13,9 @@ from fastapi.responses import JSONResponse, Response
 from broadcaster import __version__
 from broadcaster.core.events import dumps
 from broadcaster.core.timeline import Incident
-from broadcaster.incidents.api import IncidentId
+from broadcaster.incidents import IncidentId, PublisherDep
 from broadcaster.syndication import feeds as syndication
-from broadcaster.web.deps import PublisherDep, SettingsDep
+from broadcaster.web.deps import SettingsDep
 
 router = APIRouter(tags=["feeds"])
 

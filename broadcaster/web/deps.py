@@ -1,6 +1,8 @@
-"""Dependencies of the routes, as ``Annotated`` aliases.
+"""Dependencies every capability's routes share, as ``Annotated`` aliases: the settings, the store,
+the Idempotency-Key header, and 422 for a rule's ValueError.
 
-All ``async``: FastAPI would run plain functions in a thread pool, per request.
+All ``async``: FastAPI would run plain functions in a thread pool, per request. Each capability
+keeps its own (``accounts`` the operator's token, ``incidents`` the publisher, ``live`` the hub).
 """
 
 from __future__ import annotations
@@ -12,11 +14,7 @@ from typing import Annotated
 from fastapi import Depends, Header, HTTPException
 from starlette.requests import HTTPConnection
 
-from broadcaster.accounts.audit import Actor
-from broadcaster.accounts.operators import Operator, authenticate
 from broadcaster.config import Settings
-from broadcaster.incidents.publishing import Publisher
-from broadcaster.live.hub import Hub
 from broadcaster.stores.base import Backend
 
 
@@ -30,34 +28,6 @@ async def _backend(request: HTTPConnection) -> Backend:
     return backend
 
 
-async def _publisher(request: HTTPConnection) -> Publisher:
-    publisher: Publisher = request.app.state.publisher
-    return publisher
-
-
-async def _hub(request: HTTPConnection) -> Hub:
-    hub: Hub = request.app.state.hub
-    return hub
-
-
-UNAUTHORIZED = {"WWW-Authenticate": "Bearer"}
-
-
-async def _operator(
-    backend: Annotated[Backend, Depends(_backend)],
-    authorization: Annotated[str | None, Header(include_in_schema=False)] = None,
-) -> Operator:
-    if not authorization:
-        raise HTTPException(401, "this needs an operator's token: Authorization: Bearer TOKEN", UNAUTHORIZED)
-    scheme, _, token = authorization.partition(" ")
-    if scheme.lower() != "bearer" or not token.strip():
-        raise HTTPException(401, "the Authorization header must read: Bearer TOKEN", UNAUTHORIZED)
-    operator = await authenticate(backend, token.strip())
-    if operator is None:
-        raise HTTPException(401, "the token is not valid (revoked, mistyped or unknown)", UNAUTHORIZED)
-    return operator
-
-
 async def _idempotency_key(
     idempotency_key: Annotated[str | None, Header(max_length=200)] = None,
 ) -> str | None:
@@ -66,25 +36,8 @@ async def _idempotency_key(
     return idempotency_key
 
 
-async def _actor(request: HTTPConnection, operator: Annotated[Operator, Depends(_operator)]) -> Actor:
-    return Actor(operator, request.client.host if request.client else None)
-
-
-async def _admin_actor(actor: Annotated[Actor, Depends(_actor)]) -> Actor:
-    if not actor.operator.admin:
-        raise HTTPException(403, "this needs an administrator's token")
-    return actor
-
-
 SettingsDep = Annotated[Settings, Depends(_settings)]
 BackendDep = Annotated[Backend, Depends(_backend)]
-PublisherDep = Annotated[Publisher, Depends(_publisher)]
-HubDep = Annotated[Hub, Depends(_hub)]
-OperatorDep = Annotated[Operator, Depends(_operator)]
-ActorDep = Annotated[Actor, Depends(_actor)]
-"""The authenticated operator and where the request came from (for the audit log)."""
-AdminDep = Annotated[Actor, Depends(_admin_actor)]
-"""As ActorDep, and the operator must be an administrator (else 403)."""
 IdempotencyKey = Annotated[str | None, Depends(_idempotency_key)]
 
 

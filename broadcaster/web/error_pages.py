@@ -15,7 +15,6 @@ from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.types import Scope
 
 from broadcaster.config import Settings
-from broadcaster.media import photos
 from broadcaster.web.rendering import render
 
 NOT_PAGES = ("/api/", "/static/", "/media/", "/metrics", "/healthz", "/readyz", "/openapi.json", "/docs")
@@ -75,14 +74,13 @@ def error_page(
 
 
 def _megabytes(limit: int) -> int:
-    """The limit as the reader should hear it: a route that takes photos is limited by the
-    photo (the form says "up to 10 MB"), not by the envelope around it."""
-    return photos.MAX_BYTES // 2**20 if limit >= photos.MAX_BYTES else max(1, limit // 2**20)
+    return max(1, limit // 2**20)
 
 
 def too_large_page(scope: Scope, limit: int) -> bytes | None:
     """The 413 page's body for :class:`~broadcaster.web.limits.BodyLimit`, or None when
-    the request does not want a page (or the app is not set up to render one)."""
+    the request does not want a page (or the app is not set up to render one). ``limit`` is
+    the limit as the reader should hear it (the app says which)."""
     if not wants_page(scope) or "app" not in scope:
         return None
     request = Request(scope)

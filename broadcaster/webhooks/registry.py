@@ -26,11 +26,10 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from broadcaster.accounts.audit import Actor, record
-from broadcaster.accounts.operators import Operator
+from broadcaster.accounts import Actor, Operator, audit
 from broadcaster.core.timeline import NotFound, RuleViolation
 from broadcaster.core.types import JSON
-from broadcaster.incidents.publishing import KIND
+from broadcaster.incidents import KIND
 from broadcaster.stores.base import Backend, BackendError, SeqConflict
 from broadcaster.webhooks.rules import (
     LOG,
@@ -145,7 +144,7 @@ class Webhooks:
         await self.backend.put_doc(secret_key(endpoint_id), {"secret": secret}, expect_version=0)
         await self.backend.put_doc(progress_key(endpoint_id), Progress(heads).to_json(), expect_version=0)
         await self.backend.append(LOG, *decide_register(endpoint_id, url, events, by.operator.id))
-        await record(self.backend, by, "webhook.registered", target=endpoint_id,
+        await audit.record(self.backend, by, "webhook.registered", target=endpoint_id,
                      detail={"url": url, "events": events})  # fmt: skip
         self._changed()
         return await self.get(endpoint_id), secret
@@ -184,7 +183,7 @@ class Webhooks:
             return False  # disabled or deleted meanwhile
         done = await self.backend.append(LOG, type_, data, idem_key=key)
         if done.created:
-            await record(self.backend, SYSTEM, "webhook.disabled", target=endpoint.id,
+            await audit.record(self.backend, SYSTEM, "webhook.disabled", target=endpoint.id,
                          detail={"url": endpoint.url, "reason": reason, "automatic": True})  # fmt: skip
             log.warning("webhook endpoint %s (%s) disabled: %s", endpoint.id, endpoint.url, reason)
         await self.refresh()
@@ -200,7 +199,7 @@ class Webhooks:
             except SeqConflict:
                 continue  # another change came first: decide again on the new state
             detail = {"url": endpoint.url, **{k: v for k, v in data.items() if k != "id"}}
-            await record(self.backend, by, str(type_), target=endpoint_id, detail=detail)
+            await audit.record(self.backend, by, str(type_), target=endpoint_id, detail=detail)
             self._changed()
             return (await self.refresh())[endpoint_id]
         raise BackendError("the webhook registry is changing too fast; try again")

@@ -23,13 +23,12 @@ from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Resp
 from pydantic import Field
 from starlette.requests import HTTPConnection
 
-from broadcaster.accounts.session import AdminDep as ConsoleAdminDep
-from broadcaster.accounts.session import ConsoleUser, checked_form
+from broadcaster.accounts import AdminDep, ConsoleAdminDep, ConsoleUser, checked_form
 from broadcaster.config import Settings
 from broadcaster.core.events import EventType
 from broadcaster.core.types import JSON
-from broadcaster.incidents.schemas import Strict
-from broadcaster.web.deps import AdminDep, SettingsDep, bad_fields
+from broadcaster.web.deps import SettingsDep, bad_fields
+from broadcaster.web.models import Strict
 from broadcaster.web.rendering import render
 from broadcaster.webhooks.registry import Webhooks
 from broadcaster.webhooks.rules import ALL, MAX_REASON, MAX_URL, Endpoint, Progress, State

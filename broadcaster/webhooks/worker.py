@@ -15,7 +15,7 @@ import random
 import secrets
 import time
 from datetime import timedelta
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 import httpx
 
@@ -23,12 +23,10 @@ from broadcaster import __version__, metrics
 from broadcaster.config import Settings
 from broadcaster.core.events import Event, format_time, parse_time, utc_now
 from broadcaster.core.types import JSON
-from broadcaster.stores.base import BackendError
-from broadcaster.webhooks.registry import target_problem
+from broadcaster.stores.base import Backend, BackendError
+from broadcaster.webhooks.heads import Heads
+from broadcaster.webhooks.registry import Webhooks, target_problem
 from broadcaster.webhooks.rules import Endpoint, Progress, backoff, event_id, gives_up, headers, payload
-
-if TYPE_CHECKING:
-    from broadcaster.webhooks.delivery import Deliverer
 
 BATCH = 100
 """Events read from one incident log at a time."""
@@ -52,6 +50,19 @@ def lease_key(endpoint_id: str) -> str:
 def describe(exc: BaseException) -> str:
     text = str(exc)
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+class Deliverer(Protocol):
+    """What a worker needs of its process's deliverer (:class:`broadcaster.webhooks.delivery.Deliverer`)."""
+
+    backend: Backend
+    settings: Settings
+    webhooks: Webhooks
+    heads: Heads
+    process: str
+    owner: str
+
+    async def exercise(self, log_name: str) -> bool: ...
 
 
 class Worker:

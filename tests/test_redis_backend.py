@@ -18,9 +18,9 @@ import pytest
 from redis.asyncio import Redis
 from redis.crc import key_slot
 
-from broadcaster.stores import redis as redis_backend
 from broadcaster.stores.base import BackendError
 from broadcaster.stores.redis import RedisBackend, log_keys
+from broadcaster.stores.redis import link as redis_link
 from tests.support.listening import Recorder, until
 from tests.support.redis_server import RedisServer
 
@@ -245,7 +245,7 @@ async def test_write_during_outage_fails_fast(server: RedisServer, monkeypatch: 
         assert time.monotonic() - begun < 5
         await until(lambda: not backend.pubsub_connected)
         # No confirmation from Redis, so subscribe must not claim the log is live.
-        monkeypatch.setattr(redis_backend, "SUBSCRIBE_TIMEOUT", 0.3)
+        monkeypatch.setattr(redis_link, "SUBSCRIBE_TIMEOUT", 0.3)
         with pytest.raises(BackendError):
             await backend.subscribe(new_log())
 

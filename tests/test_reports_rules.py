@@ -15,7 +15,7 @@ import pytest
 
 from broadcaster.core.events import format_time
 from broadcaster.core.timeline import NotFound
-from broadcaster.reports import codes
+from broadcaster.reports import codes, listing
 from broadcaster.reports import rules as rp
 from broadcaster.reports.chart import chart, nice_ceiling
 from broadcaster.reports.rules import Refused, ReportEvent, Status
@@ -212,13 +212,13 @@ def test_the_inbox_lists_newest_first_and_filters() -> None:
     ):
         log.receive(f"ZZ-7777-777{n + 2}", title, log.now + timedelta(minutes=n))
         log.index[f"ZZ-7777-777{n + 2}"].location = place
-    assert [r.title for r in rp.inbox(log.index)] == ["乘车难", "斑马线断头", "路灯不亮"]
-    assert [r.title for r in rp.inbox(log.index, text="郑开")] == ["斑马线断头"]
+    assert [r.title for r in listing.inbox(log.index)] == ["乘车难", "斑马线断头", "路灯不亮"]
+    assert [r.title for r in listing.inbox(log.index, text="郑开")] == ["斑马线断头"]
     log.append(rp.decide_reply(log.index["ZZ-7777-7772"], "ok", BY))
-    assert [r.code for r in rp.inbox(log.index, status="replied")] == ["ZZ-7777-7772"]
+    assert [r.code for r in listing.inbox(log.index, status="replied")] == ["ZZ-7777-7772"]
     log.append(rp.decide_hide(log.index["ZZ-7777-7773"], None, BY))
-    assert [r.code for r in rp.inbox(log.index, show="hidden")] == ["ZZ-7777-7773"]
-    assert "ZZ-7777-7773" not in [r.code for r in rp.inbox(log.index)]
+    assert [r.code for r in listing.inbox(log.index, show="hidden")] == ["ZZ-7777-7773"]
+    assert "ZZ-7777-7773" not in [r.code for r in listing.inbox(log.index)]
 
 
 # --- the statistics ----------------------------------------------------------------------------

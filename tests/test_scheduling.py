@@ -19,7 +19,7 @@ from PIL import Image
 
 from broadcaster.core.events import format_time, parse_time
 from broadcaster.core.timeline import RuleViolation
-from broadcaster.incidents import scheduling as sc
+from broadcaster.incidents import schedule_rules as sc
 from tests.support.client import Api
 from tests.support.redis_server import RedisServer
 from tests.support.server import ServerProcess, add_operator, scaled

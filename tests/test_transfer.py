@@ -25,7 +25,7 @@ from PIL import Image
 from redis import Redis as SyncRedis
 
 from broadcaster.stores import open_backend
-from broadcaster.stores.transfer import Inventory, compare
+from broadcaster.stores.transfer.verify import Inventory, compare
 from tests.support.client import Api, LiveReader
 from tests.support.redis_server import RedisServer
 from tests.support.server import ServerProcess, add_operator, incidents_command, scaled

@@ -26,6 +26,7 @@ from broadcaster.core.timeline import NotFound
 from broadcaster.core.types import JSON
 from broadcaster.incidents import PublisherDep
 from broadcaster.media import MAX_UPLOAD_BODY, store_photo
+from broadcaster.reports import listing
 from broadcaster.reports import rules as rp
 from broadcaster.reports.desk import ReportDesk
 from broadcaster.reports.rules import Report
@@ -234,7 +235,7 @@ async def inbox(
     offset: Annotated[int, Query(ge=0, le=10**9)] = 0,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
 ) -> dict[str, Any]:
-    found = list(rp.inbox(await desk.refresh(), status=status, text=q, show=show))
+    found = list(listing.inbox(await desk.refresh(), status=status, text=q, show=show))
     return {"reports": [r.inbox_json() for r in found[offset : offset + limit]], "total": len(found)}
 
 

@@ -19,6 +19,7 @@ from broadcaster.accounts import ConsoleUser, UserDep, checked_form
 from broadcaster.console import FormProblem, choices, text
 from broadcaster.core.timeline import NotFound, RuleViolation
 from broadcaster.incidents import MAX_TITLE, Category, IdempotencyMismatch, Publisher, PublisherDep, Severity
+from broadcaster.reports import listing
 from broadcaster.reports import rules as rp
 from broadcaster.reports.api import ReportsDep, operator_named
 from broadcaster.reports.desk import ReportDesk
@@ -50,10 +51,10 @@ async def inbox_page(
     page: Annotated[int, Query(ge=1, le=10**6)] = 1,
 ) -> HTMLResponse:
     status = status if status in STATUSES else None
-    show = show if show in rp.SHOW else "visible"
+    show = show if show in listing.SHOW else "visible"
     index = await desk.refresh()
-    found = list(rp.inbox(index, status=status, text=q, show=show))
-    counts = {s: sum(1 for _ in rp.inbox(index, status=s)) for s in STATUSES}
+    found = list(listing.inbox(index, status=status, text=q, show=show))
+    counts = {s: sum(1 for _ in listing.inbox(index, status=s)) for s in STATUSES}
     context = {
         "user": user,
         "reports": found[(page - 1) * PAGE : page * PAGE],
@@ -62,7 +63,7 @@ async def inbox_page(
         "pages": max(1, -(-len(found) // PAGE)),
         "filters": {"status": status or "", "q": q or "", "show": show},
         "statuses": STATUSES,
-        "shows": rp.SHOW,
+        "shows": listing.SHOW,
         "counts": counts,
         "zone": settings.timezone,
     }
@@ -101,7 +102,7 @@ async def _report_page(
         "original": desk.index.get(report.merged_into) if report.merged_into else None,
         "incident_title": await _incident_title(request.app.state.publisher, report.incident),
         "operators": [o for o in await accounts.list_operators(backend) if not o.get("disabled")],
-        "departments": rp.departments(desk.index),
+        "departments": listing.departments(desk.index),
         "nonce": secrets.token_urlsafe(12),
         "error": error,
         "values": values or {},

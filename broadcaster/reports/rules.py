@@ -26,7 +26,7 @@ view of the log can show it.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
@@ -393,41 +393,3 @@ def decide_link(report: Report, incident: str, by: JSON, *, created: bool = Fals
     if report.incident == incident:
         raise Refused(_("report %(code)s is already linked to that incident"), code=report.code)
     return ReportEvent.LINKED, {"code": report.code, "incident": incident, "created": created, "by": by}
-
-
-# --- the inbox ------------------------------------------------------------------------------
-
-SHOW = ("visible", "hidden", "merged", "all")
-
-
-def inbox(
-    index: Index, *, status: str | None = None, text: str | None = None, show: str = "visible"
-) -> Iterator[Report]:
-    """Reports newest first, filtered: ``status`` (or ``open``: not resolved), ``text``
-    found in the location, title or body (case-insensitive), and ``show``: ``visible``
-    (neither hidden nor merged), ``hidden``, ``merged`` or ``all``."""
-    needle = (text or "").strip().casefold()
-    for report in reversed(index.values()):
-        if show == "visible" and (report.hidden or report.merged_into):
-            continue
-        if show == "hidden" and not report.hidden:
-            continue
-        if show == "merged" and not report.merged_into:
-            continue
-        if status == "open" and report.status == Status.RESOLVED:
-            continue
-        if status not in (None, "", "open") and report.status != status:
-            continue
-        parts = (report.location, report.title, report.body)
-        if needle and not any(needle in part.casefold() for part in parts):
-            continue
-        yield report
-
-
-def departments(index: Index) -> list[str]:
-    """Departments reports were assigned to, most used first (suggestions for the form)."""
-    counts: dict[str, int] = {}
-    for report in index.values():
-        if report.department:
-            counts[report.department] = counts.get(report.department, 0) + 1
-    return sorted(counts, key=lambda name: (-counts[name], name))

@@ -22,7 +22,7 @@ from tests.support.server import ServerProcess, add_operator
 
 READS = {"GET", "HEAD"}
 # Writes anyone may make, by design. Citizens file reports without an account (rate-limited per
-# address, with a honeypot on the form: tests/test_reports.py checks both).
+# address, with a honeypot on the form: tests/reports/test_reports.py checks both).
 PUBLIC_WRITES = {
     ("POST", "/console/login"),
     ("POST", "/console/setup/{secret}"),

@@ -2,7 +2,7 @@
 
 Everything the product keeps (incidents, operators, idempotency keys, later reports,
 schedules and webhooks) is built on these, so each backend stays small and the one
-contract test suite (``tests/test_backend_contract.py``) runs against all of them.
+contract test suite (``tests/stores/test_backend_contract.py``) runs against all of them.
 
 Primitives:
 

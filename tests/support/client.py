@@ -50,7 +50,7 @@ class LiveReader:
     @classmethod
     async def open(cls, base_ws: str, incident: str, since: int | None = None) -> LiveReader:
         query = "" if since is None else f"?since={since}"
-        # max_queue=None: see CLIENT_QUEUE in tests/test_live.py (a client flow-control bug).
+        # max_queue=None: see CLIENT_QUEUE in tests/live/test_live.py (a client flow-control bug).
         url = f"{base_ws}/api/incidents/{incident}/live{query}"
         ws = await connect(url, open_timeout=scaled(10), max_queue=None)
         return cls(ws)

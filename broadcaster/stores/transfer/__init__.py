@@ -30,7 +30,7 @@ given, nor list kinds, documents, blobs or idempotency keys. So this package kno
 backend lays its data out, in one small adapter per backend (``layouts.py``: :class:`SQLiteLayout`,
 :class:`RedisLayout`): they list what is stored and write logs as they were; documents and
 blobs are read and written through the normal backend. A change to a backend's layout must be
-mirrored in its adapter here (``tests/test_transfer.py`` round-trips both).
+mirrored in its adapter here (``tests/stores/test_transfer.py`` round-trips both).
 """
 
 from __future__ import annotations

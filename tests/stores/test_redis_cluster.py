@@ -29,7 +29,7 @@ from tests.support.client import Api, LiveReader
 from tests.support.listening import Recorder, until
 from tests.support.redis_cluster import RedisClusterServers
 from tests.support.server import ServerProcess, add_operator
-from tests.test_live import run_race
+from tests.live.test_live import run_race
 
 # The contract suite, collected again in this module: its tests take the `backend`
 # fixture defined below (the cluster), so every contract test also runs on the

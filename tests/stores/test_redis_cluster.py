@@ -24,12 +24,12 @@ from redis.crc import key_slot
 from broadcaster.stores import open_backend
 from broadcaster.stores.base import Backend, BackendError
 from broadcaster.stores.redis import RedisBackend, log_keys
-from tests import test_backend_contract as contract
+from tests.live.test_live import run_race
+from tests.stores import test_backend_contract as contract
 from tests.support.client import Api, LiveReader
 from tests.support.listening import Recorder, until
 from tests.support.redis_cluster import RedisClusterServers
 from tests.support.server import ServerProcess, add_operator
-from tests.live.test_live import run_race
 
 # The contract suite, collected again in this module: its tests take the `backend`
 # fixture defined below (the cluster), so every contract test also runs on the

@@ -27,7 +27,7 @@ class Settings(BaseSettings):
     cap_sender: str | None = Field(
         None, description="CAP <sender> of alert messages, e.g. a domain name (default: the host readers use)"
     )
-    # Citizens' reports (README: Citizens' reports).
+    # Citizens' reports (docs/reports.md).
     report_limit: int = Field(5, ge=1, description="reports one address may file per window (429 beyond)")
     report_window: int = Field(600, ge=1, description="that window, in seconds")
     report_prefix: str = Field("ZZ", pattern=r"^[A-Z]{1,4}$", description="tracking codes: PREFIX-XXXX-XXXX")

@@ -1,7 +1,7 @@
 """Live delivery: WebSocket ``/live`` and Server-Sent Events ``/stream``.
 
 Both start a reader with :meth:`Hub.open` (history after ``since``, then live) and
-send the events' shared encodings. WebSocket close codes (documented in the README):
+send the events' shared encodings. WebSocket close codes (documented in docs/api.md):
 
 * ``4000`` resume: this connection fell behind (or the server is going away);
   reconnect with ``since=`` the last seq you hold. ``1012`` (service restart) means the same.

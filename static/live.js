@@ -209,6 +209,11 @@
     }
     if ("summary" in d && $("summary")) { $("summary").textContent = d.summary; $("summary").hidden = !d.summary; }
     if ("area" in d && $("area")) { $("area").textContent = d.area; $("area").hidden = !d.area; }
+    if ("instruction" in d && $("instruction")) {
+      $("instruction").querySelector("p").textContent = d.instruction;
+      $("instruction").hidden = !d.instruction;
+      if (d.instruction) announce(T.what_to_do + ": " + d.instruction);
+    }
     if ("expected_restoration" in d && $("restoration")) reload(); // the page words revisions in full
   }
   function state(live, d, ev) {

@@ -122,7 +122,9 @@ async def test_the_expected_restoration_and_translations_follow_the_reader_live(
     await expect(page.locator("#restoration-changes li")).to_contain_text(
         "Expected restoration revised from 1 Jan 2031 22:00 to 2 Jan 2031 02:00"
     )
-    await expect(page.locator("#restoration")).to_have_text("Service expected back by 2 Jan 2031 02:00")
+    await expect(page.locator("#restoration")).to_have_text(
+        "Service expected back by 2 Jan 2031 02:00 (revised from 1 Jan 2031 22:00)"
+    )
     await api.http.post(f"/api/incidents/{incident}/resolve", json={})
     await expect(page.locator("#restoration")).to_be_hidden()
     assert await page.evaluate("window.__sameDocument") is True  # the main part reloaded, not the page

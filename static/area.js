@@ -68,12 +68,13 @@
     var data = document.getElementById("area-data");
     var button = document.getElementById("am-i-affected");
     var answer = document.getElementById("area-answer");
-    if (!data || !button || !answer || button.dataset.bound) return;
+    var box = document.getElementById("affected");
+    if (!data || !button || !answer || !box || button.dataset.bound) return;
     var config;
     try { config = JSON.parse(data.textContent); } catch (e) { return; }
     var T = config.t;
     button.dataset.bound = "1";
-    button.hidden = false;
+    box.hidden = false;
     if (!("geolocation" in navigator)) {
       button.disabled = true;
       answer.textContent = T.unsupported;

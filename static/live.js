@@ -210,6 +210,7 @@
     if ("summary" in d && $("summary")) { $("summary").textContent = d.summary; $("summary").hidden = !d.summary; }
     if ("area" in d && $("area")) { $("area").textContent = d.area; $("area").hidden = !d.area; }
     if ("expected_restoration" in d && $("restoration")) reload(); // the page words revisions in full
+    if ("area_shape" in d && !document.body.classList.contains("embed")) reload(); // the map is drawn on the server; area.js rebinds on the reload
   }
   function state(live, d, ev) {
     var el = $("state");
@@ -268,6 +269,7 @@
         reloading = false;
         failures = 0;
         announce(T.reloaded);
+        document.dispatchEvent(new CustomEvent("timeline:reloaded")); // area.js, map.js bind again
         reportHeight();
         connect();
       })

@@ -96,7 +96,7 @@
           answer.className = "area-answer unknown";
           answer.textContent = error && error.code === 1 ? T.denied : T.failed;
         },
-        { enableHighAccuracy: true, timeout: 15000, maximumAge: 60000 }
+        { enableHighAccuracy: true, timeout: 15000, maximumAge: 0 }
       );
     });
   }

@@ -22,9 +22,13 @@
       : L.polygon(shape.points, style);
     var tiles = L.tileLayer(config.tiles, { attribution: config.attribution, maxZoom: 19, crossOrigin: false });
     tiles.once("tileload", function () { figure.classList.add("tiled"); map.invalidateSize(); });
+    // The view first: a layer is placed in the map's view, so it needs one.
+    var bounds = shape.type === "circle"
+      ? L.latLng(shape.center).toBounds(shape.radius_km * 2000)
+      : L.latLngBounds(shape.points);
+    map.fitBounds(bounds, { padding: [16, 16] });
     tiles.addTo(map);
     layer.addTo(map);
-    map.fitBounds(layer.getBounds(), { padding: [16, 16] });
     L.control.scale({ imperial: false }).addTo(map);
   }
   if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", draw);

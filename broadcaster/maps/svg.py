@@ -141,6 +141,18 @@ def _north(_: Translate) -> str:
     )
 
 
+def _free_spot(at: tuple[float, float], taken: list[tuple[float, float]]) -> tuple[float, float]:
+    """Where a number goes: at its area, or moved along until it hides no other number."""
+    x, y = min(max(at[0], 12.0), WIDTH - 12.0), min(max(at[1], 12.0), HEIGHT - 34.0)
+    for _ in range(len(taken) + 1):
+        if all(math.hypot(x - tx, y - ty) >= 20 for tx, ty in taken):
+            break
+        x += 20
+        if x > WIDTH - 12:
+            x, y = 12.0, y + 20 if y + 20 <= HEIGHT - 34 else 12.0
+    return x, y
+
+
 def describe(shape: JSON, _: Translate) -> str:
     """What the map shows, in words (the SVG's title and accessible name)."""
     if shape["type"] == "circle":
@@ -163,11 +175,12 @@ def describe(shape: JSON, _: Translate) -> str:
     }
 
 
-def _svg(ident: str, title: str, body: str) -> Markup:
+def _svg(ident: str, title: str, body: str, role: str = "img") -> Markup:
+    """``role="img"`` for a picture; ``"group"`` when it holds links (an image's content is not read)."""
     title = escape(title)
     return Markup(
         f'<svg xmlns="http://www.w3.org/2000/svg" class="area-svg" id="{ident}" '
-        f'viewBox="0 0 {WIDTH} {HEIGHT}" width="{WIDTH}" height="{HEIGHT}" role="img" aria-label="{title}">'
+        f'viewBox="0 0 {WIDTH} {HEIGHT}" width="{WIDTH}" height="{HEIGHT}" role="{role}" aria-label="{title}">'
         f"<title>{title}</title>{body}</svg>"
     )
 
@@ -187,16 +200,21 @@ def areas_map(marked: Sequence[Marked], lang: str, ident: str = "areas-map") -> 
     _ = i18n.translations(lang).gettext
     frame = Frame([m.shape for m in marked])
     step = scale_step(frame.metres_across)
-    parts = [_grid(frame, step)]
+    shapes, labels, placed = [], [], []
     for m in marked:
-        drawn, (x, y) = _shape(frame, m.shape)
+        drawn, where = _shape(frame, m.shape)
+        shapes.append(drawn)
+        x, y = _free_spot(where, placed)
+        placed.append((x, y))
         name = escape(f"{m.number}. {m.title}")
-        parts.append(
-            f'<a href="{escape(m.href)}" aria-label="{name}">{drawn}'
+        labels.append(
+            f'<a href="{escape(m.href)}" aria-label="{name}">'
             f'<circle cx="{_n(x)}" cy="{_n(y)}" r="9" fill="#fff" stroke="{INK}" stroke-width="1.5"/>'
             f'<text x="{_n(x)}" y="{_n(y + 4)}" font-size="12" font-weight="bold" text-anchor="middle" '
             f'fill="{INK}" font-family="sans-serif">{m.number}</text></a>'
         )
+    # The areas first, the numbers (the links) on top, none hiding another.
+    parts = [_grid(frame, step), '<g aria-hidden="true">', *shapes, "</g>", *labels]
     parts += [_scale_bar(frame, step, _), _north(_)]
     title = _("Map of the live incidents' areas, numbered as in the list")
-    return _svg(ident, title, "".join(parts))
+    return _svg(ident, title, "".join(parts), role="group")

@@ -82,11 +82,19 @@ def test_the_overview_numbers_and_links_every_area() -> None:
     assert [a.get("href") for a in links] == ["#i-a", "#i-c"]
     assert [a.get("aria-label") for a in links] == ["1. 水管爆裂", "3. Gas"]
     assert [a.find("s:text", NS).text for a in links] == ["1", "3"]
-    assert (
-        links[0].find("s:polygon", NS) is not None
-        and links[1].find("s:circle[@class='area']", NS) is not None
-    )
+    areas = svg.find("s:g[@aria-hidden='true']", NS)
+    assert areas.find("s:polygon", NS) is not None
+    assert areas.find("s:circle[@class='area']", NS) is not None
     assert svg.find(".//s:g[@class='north']", NS) is not None
+
+
+def test_numbers_of_areas_in_one_place_do_not_hide_each_other() -> None:
+    same = [Marked(n, f"#i-{n}", str(n), CIRCLE) for n in range(1, 30)]
+    svg = parsed(areas_map(same, "en"))
+    spots = [(float(c.get("cx")), float(c.get("cy"))) for c in svg.findall("s:a/s:circle", NS)]
+    assert len(spots) == 29
+    assert all(math.dist(a, b) >= 18 for i, a in enumerate(spots) for b in spots[i + 1 :])
+    assert all(0 < x < WIDTH and 0 < y < HEIGHT for x, y in spots)
 
 
 def test_scale_steps_are_round() -> None:

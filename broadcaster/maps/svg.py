@@ -180,7 +180,8 @@ def _svg(ident: str, title: str, body: str, role: str = "img") -> Markup:
     title = escape(title)
     return Markup(
         f'<svg xmlns="http://www.w3.org/2000/svg" class="area-svg" id="{ident}" '
-        f'viewBox="0 0 {WIDTH} {HEIGHT}" width="{WIDTH}" height="{HEIGHT}" role="{role}" aria-label="{title}">'
+        f'viewBox="0 0 {WIDTH} {HEIGHT}" width="{WIDTH}" height="{HEIGHT}" '
+        f'role="{role}" aria-label="{title}">'
         f"<title>{title}</title>{body}</svg>"
     )
 
@@ -200,7 +201,9 @@ def areas_map(marked: Sequence[Marked], lang: str, ident: str = "areas-map") -> 
     _ = i18n.translations(lang).gettext
     frame = Frame([m.shape for m in marked])
     step = scale_step(frame.metres_across)
-    shapes, labels, placed = [], [], []
+    shapes: list[str] = []
+    labels: list[str] = []
+    placed: list[tuple[float, float]] = []
     for m in marked:
         drawn, where = _shape(frame, m.shape)
         shapes.append(drawn)

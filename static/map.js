@@ -14,7 +14,8 @@
     box.setAttribute("role", "region");
     box.setAttribute("aria-label", config.t.map);
     figure.appendChild(box);
-    var map = L.map(box, { scrollWheelZoom: false, attributionControl: true });
+    var map = L.map(box, { scrollWheelZoom: false, zoomControl: false });
+    L.control.zoom({ zoomInTitle: config.t.zoom_in, zoomOutTitle: config.t.zoom_out }).addTo(map);
     map.attributionControl.setPrefix(false);
     var style = { color: "#b3261e", weight: 2, fillOpacity: 0.25 };
     var layer = shape.type === "circle"

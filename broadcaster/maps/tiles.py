@@ -46,5 +46,7 @@ def area_data(shape: JSON, lang: str, tiles: str | None = None, attribution: str
             ),
             "unsupported": _("This browser cannot tell where you are. Compare the map with where you are."),
             "map": _("Map of the affected area over a street map"),
+            "zoom_in": _("Zoom in"),
+            "zoom_out": _("Zoom out"),
         },
     }

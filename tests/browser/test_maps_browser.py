@@ -282,6 +282,7 @@ async def test_tiles_from_the_configured_server_with_the_area_on_top(
     )  # the circle, drawn over the tiles
     await expect(tab.page.locator("#area-figure")).to_have_class("area-figure tiled")
     await expect(tab.page.locator("#area-map")).to_be_hidden()  # the SVG gave way to the tiles
+    await expect(map_box.get_by_role("button", name="放大")).to_be_visible()
     assert tiles.paths and all(p.count("/") == 3 and p.endswith(".png") for p in tiles.paths), tiles.paths
     zooms = {int(p.split("/")[1]) for p in tiles.paths}
     assert min(zooms) >= 12, zooms  # fitted to a 3 km circle, not the whole world

@@ -19,7 +19,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import Scope
 
-from broadcaster import __version__, metrics
+from broadcaster import __version__, maps, metrics
 from broadcaster.accounts import credentials as accounts
 from broadcaster.accounts.operators import has_operators
 from broadcaster.accounts.ratelimit import RateLimited
@@ -127,7 +127,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         "/reports/new|/api/reports": max(settings.max_body_bytes, media.MAX_UPLOAD_BODY),
     }
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes, larger=uploads, page=_too_large_page)
-    app.add_middleware(SecurityHeaders)
+    app.add_middleware(SecurityHeaders, images=maps.tile_origin(settings.map_tiles))
     _add_error_handlers(app)
     _declare_plain_errors(app)
     app.include_router(api.router)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from pydantic import Field, model_validator
+import re
+
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_BACKEND = "sqlite:///./data/incidents.db"
@@ -50,6 +52,29 @@ class Settings(BaseSettings):
     webhook_log_keep: int = Field(
         1000, ge=1, description="attempts kept in each webhook endpoint's delivery log (the newest)"
     )
+    # Maps (docs/maps.md).
+    map_tiles: str | None = Field(
+        None,
+        description="a tile server's URL template, e.g. https://tile.example.org/{z}/{x}/{y}.png "
+        "(default: none, the area is drawn on a plain grid)",
+    )
+    map_tiles_attribution: str = Field(
+        "© OpenStreetMap contributors", max_length=300, description="the credit shown on the tiles"
+    )
+
+    @field_validator("map_tiles")
+    @classmethod
+    def _tile_template(cls, value: str | None) -> str | None:
+        if not value:
+            return None
+        if not re.fullmatch(r"https?://(\{s\}\.)?[A-Za-z0-9.-]+(:[0-9]{1,5})?/[^\s\"'<>\\]*", value):
+            raise ValueError(
+                "map_tiles must be an http:// or https:// URL template, e.g. https://tile.example.org/{z}/{x}/{y}.png"
+            )
+        missing = [name for name in ("{z}", "{x}", "{y}") if name not in value]
+        if missing:
+            raise ValueError(f"map_tiles must contain {{z}}, {{x}} and {{y}}; {', '.join(missing)} missing")
+        return value
 
     @model_validator(mode="after")
     def _lease_outlasts_a_request(self) -> Settings:

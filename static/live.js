@@ -215,6 +215,7 @@
       if (d.instruction) announce(T.what_to_do + ": " + d.instruction);
     }
     if ("expected_restoration" in d && $("restoration")) reload(); // the page words revisions in full
+    if ("area_shape" in d && !document.body.classList.contains("embed")) reload(); // the map is drawn on the server; area.js rebinds on the reload
   }
   function state(live, d, ev) {
     var el = $("state");
@@ -273,6 +274,7 @@
         reloading = false;
         failures = 0;
         announce(T.reloaded);
+        document.dispatchEvent(new CustomEvent("timeline:reloaded")); // area.js, map.js bind again
         reportHeight();
         connect();
       })

@@ -15,7 +15,7 @@ from fastapi import APIRouter, Body, Depends, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from starlette.datastructures import FormData, UploadFile
 
-from broadcaster import media
+from broadcaster import maps, media
 from broadcaster.accounts import ConsoleUser, UserDep, checked_form
 from broadcaster.config import Settings
 from broadcaster.console.alert_form import alert_fields, second_language, shown_values
@@ -47,7 +47,7 @@ from broadcaster.incidents import (
 from broadcaster.live import Hub, HubDep
 from broadcaster.media import store_photo
 from broadcaster.web.deps import SettingsDep
-from broadcaster.web.rendering import render
+from broadcaster.web.rendering import language, render
 from broadcaster.webhooks import webhook_notices
 
 router = APIRouter(prefix="/console", include_in_schema=False)
@@ -107,6 +107,9 @@ async def workspace(
         "base": str(request.base_url).rstrip("/"),
         "second_lang": second_language(incident.lang),
         "details": {**shown_values(incident, settings.timezone), **(values or {})},
+        "area_svg": maps.area_map(incident.area_shape, language(request, settings))
+        if incident.area_shape
+        else None,
         **choices(),
     }
     return render(request, "console/workspace.html", context, settings, status=status)

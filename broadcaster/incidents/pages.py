@@ -11,6 +11,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse
 
+from broadcaster import maps
 from broadcaster.config import Settings
 from broadcaster.core.markdown import excerpt, plain_text
 from broadcaster.core.timeline import Incident, Revision, Update
@@ -63,6 +64,7 @@ def timeline_context(request: Request, incident: Incident, settings: Settings) -
     pinned = incident.updates.get(incident.pinned) if incident.pinned else None
     page_url = f"{base_url(request)}/incidents/{incident.id}"
     return {
+        **area_context(incident, language(request, settings), settings),
         "incident": incident,
         "pinned": pinned,
         "zone": settings.timezone,
@@ -73,6 +75,23 @@ def timeline_context(request: Request, incident: Incident, settings: Settings) -
         "blank_update": BLANK_UPDATE,
         "blank_revision": BLANK_REVISION,
     }
+
+
+def area_context(incident: Incident, lang: str, settings: Settings) -> dict[str, Any]:
+    """The map of the area and what "am I affected?" needs (nothing without an area)."""
+    shape = incident.area_shape
+    if not shape:
+        return {"area_svg": None, "area_data": None}
+    data = maps.area_data(shape, lang, settings.map_tiles, settings.map_tiles_attribution)
+    return {"area_svg": maps.area_map(shape, lang), "area_data": data}
+
+
+def overview(live: list[Incident], lang: str) -> Any:
+    """One map of the live incidents' areas, numbered in the list's order (None: no area)."""
+    marked = [
+        maps.Marked(n, f"#i-{i.id}", i.title, i.area_shape) for n, i in enumerate(live, 1) if i.area_shape
+    ]
+    return maps.areas_map(marked, lang) if marked else None
 
 
 @router.get("/", response_class=HTMLResponse)
@@ -86,7 +105,9 @@ async def home(request: Request, publisher: PublisherDep, settings: SettingsDep)
     resolved = sorted(
         (i for i in incidents if i.state == "resolved"), key=lambda i: i.resolved_at or "", reverse=True
     )
-    return render(request, "index.html", {"live": live, "resolved": resolved[:RECENTLY_RESOLVED]}, settings)
+    context = {"live": live, "resolved": resolved[:RECENTLY_RESOLVED]}
+    context["areas_svg"] = overview(live, language(request, settings))
+    return render(request, "index.html", context, settings)
 
 
 class PageCache:

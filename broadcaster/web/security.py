@@ -5,18 +5,18 @@ from __future__ import annotations
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 POLICY = (
-    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:{images}; "
     "connect-src 'self'; base-uri 'none'; form-action 'self'; object-src 'none'; frame-ancestors {ancestors}"
 )
 COMMON = [
     (b"x-content-type-options", b"nosniff"),
     (b"referrer-policy", b"strict-origin-when-cross-origin"),
 ]
-NOT_FRAMED = [
-    (b"content-security-policy", POLICY.format(ancestors="'none'").encode()),
-    (b"x-frame-options", b"DENY"),
-]
-FRAMED = [(b"content-security-policy", POLICY.format(ancestors="*").encode())]
+
+
+def policy(ancestors: str, images: str | None = None) -> bytes:
+    """The CSP; ``images``: one more origin pages may show images from (a map tile server)."""
+    return POLICY.format(ancestors=ancestors, images=f" {images}" if images else "").encode()
 
 
 # Public reads may be fetched by any site (no cookies are involved); writes get no CORS
@@ -40,14 +40,19 @@ def may_be_framed(path: str) -> bool:
 class SecurityHeaders:
     """Pure ASGI middleware: adds the headers as the response starts."""
 
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, images: str | None = None) -> None:
         self.app = app
+        self.not_framed = [
+            (b"content-security-policy", policy("'none'", images)),
+            (b"x-frame-options", b"DENY"),
+        ]
+        self.framed = [(b"content-security-policy", policy("*", images))]
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        extra = COMMON + (FRAMED if may_be_framed(scope["path"]) else NOT_FRAMED)
+        extra = COMMON + (self.framed if may_be_framed(scope["path"]) else self.not_framed)
         if scope["method"] in {"GET", "HEAD"} and readable_anywhere(scope["path"]):
             extra = [*extra, OPEN_READ]
 

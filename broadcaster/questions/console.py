@@ -18,6 +18,7 @@ from broadcaster.accounts import checked_form
 from broadcaster.console import Desk, DeskDep, FormProblem, show_workspace
 from broadcaster.core.timeline import NotFound, RuleViolation
 from broadcaster.incidents import IdempotencyMismatch, IncidentId
+from broadcaster.questions import rules as qr
 from broadcaster.questions.api import QuestionId
 from broadcaster.questions.board import questions_of
 from broadcaster.reports import FieldProblem, translate
@@ -62,7 +63,7 @@ async def merge(incident_id: IncidentId, question_id: QuestionId, desk: DeskDep)
     async def action(form: FormData, key: str | None) -> object:
         into = str(form.get("into") or "").strip()
         if not into:
-            raise FieldProblem("into", "choose a question answered in public")
+            raise FieldProblem("into", qr._("choose a question answered in public"))
         return await board.merge(incident_id, question_id, into, desk.user.actor, key)
 
     return await _act(desk, incident_id, question_id, action, "question-merged")

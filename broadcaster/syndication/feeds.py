@@ -254,7 +254,7 @@ def _json_item(incident: Incident, update: Update, base_url: str) -> JSON:
         "_incidents": {
             "status": update.status,
             "retraction_reason": update.retraction_reason,
-            "question": update.question,
+            **({"question": update.question} if update.question else {}),
             "revisions": [
                 {"body": r.body, "html": r.html, "replaced_at": r.replaced_at, "reason": r.reason}
                 for r in update.revisions

@@ -38,6 +38,10 @@ from broadcaster.live import routes as live
 from broadcaster.live.hub import Hub
 from broadcaster.media import photos
 from broadcaster.media import routes as media
+from broadcaster.questions import api as question_api
+from broadcaster.questions import console as question_console
+from broadcaster.questions import pages as question_pages
+from broadcaster.questions.board import Questions
 from broadcaster.reports import api as report_api
 from broadcaster.reports import console as report_console
 from broadcaster.reports import live as report_live
@@ -85,6 +89,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.scheduler = scheduler = Scheduler(backend, publisher)
         app.state.schedules = scheduler.schedules
         app.state.reports = ReportDesk(backend, settings.report_prefix)
+        app.state.questions = Questions(app.state.reports, publisher)
         await scheduler.start()
         app.state.deliverer = deliverer = Deliverer(backend, settings)
         app.state.webhooks = deliverer.webhooks
@@ -147,6 +152,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(report_live.router)
     app.include_router(report_pages.router)
     app.include_router(report_console.router)
+    app.include_router(question_api.router)
+    app.include_router(question_pages.router)
+    app.include_router(question_console.router)
     app.mount("/static", StaticFiles(directory=resource_dir("static")), name="static")
 
     @app.get("/healthz", tags=["operations"], summary="Liveness")

@@ -98,7 +98,7 @@
     for (var tag in t) if (tag.split("-")[0].toLowerCase() === want) return { html: t[tag].html, lang: tag };
     return { html: d.html, lang: ($("title") || document.documentElement).lang };
   }
-  function posted(d) {
+  function posted(d, ev, answer) {
     var list = $("updates");
     if (cfg.archive || !list || article(d.id)) return;
     var node = clone("tpl-update");
@@ -109,6 +109,11 @@
     age.setAttribute("data-ago", d.published_at);
     age.textContent = ago(d.published_at);
     var text = shown(d);
+    if (answer) { // a reader's question answered in public: the question first (as text, never markup)
+      node.querySelector(".question").hidden = false;
+      node.querySelector(".question .q-text").textContent = d.question;
+      node.querySelector(".answer-label").hidden = false;
+    }
     node.querySelector(".body").innerHTML = text.html; // sanitised by the server (nh3)
     node.querySelector(".body").lang = text.lang;
     var gallery = node.querySelector(".photos");
@@ -133,8 +138,9 @@
     list.insertBefore(node, list.firstChild);
     if (embedded && list.children.length > 20) list.removeChild(list.lastElementChild);
     $("no-updates").hidden = true;
-    setNext(d.next_update_at);
-    announce(T.new_update + " " + textOf(text.html));
+    if (!answer) setNext(d.next_update_at); // an answer promises nothing and keeps the promise standing
+    announce(answer ? T.asked + " " + d.question + " " + T.answer + " " + textOf(text.html)
+      : T.new_update + " " + textOf(text.html));
     countUnread();
   }
   function corrected(d, ev) {
@@ -237,6 +243,7 @@
   }
   var handlers = {
     "update.posted": posted,
+    "question.answered": function (d, ev) { posted(d, ev, true); },
     "update.corrected": corrected,
     "update.retracted": retracted,
     "update.pinned": pinned,

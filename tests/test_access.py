@@ -28,6 +28,9 @@ PUBLIC_WRITES = {
     ("POST", "/console/setup/{secret}"),
     ("POST", "/api/reports"),
     ("POST", "/reports/new"),
+    # Readers ask questions the same way (tests/questions/test_questions.py checks both).
+    ("POST", "/api/incidents/{incident_id}/questions"),
+    ("POST", "/incidents/{incident_id}/questions"),
 }
 ADMIN_CHECKS = {"_admin_actor", "_admin"}
 

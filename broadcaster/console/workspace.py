@@ -110,9 +110,15 @@ async def workspace(
         "area_svg": maps.area_map(incident.area_shape, language(request, settings))
         if incident.area_shape
         else None,
+        "questions": await board.section(incident_id) if (board := _questions(request)) else None,
         **choices(),
     }
     return render(request, "console/workspace.html", context, settings, status=status)
+
+
+def _questions(request: Request) -> Any:
+    """Readers' questions (``broadcaster.questions``, which uses the console: found on app.state)."""
+    return getattr(request.app.state, "questions", None)
 
 
 async def scheduled_items(request: Request, incident_id: str | None) -> list[Any]:
@@ -136,6 +142,7 @@ async def dashboard(
         "resolved": [i for i in incidents if i.state == "resolved"][:10],
         "scheduled": [s for s in await scheduled_items(request, None) if s.status in {"draft", "scheduled"}],
         "webhook_notices": await webhook_notices(request) if user.operator.admin else [],
+        "questions_waiting": await board.waiting() if (board := _questions(request)) else {},
     }
     return render(request, "console/dashboard.html", context, settings)
 

@@ -27,6 +27,7 @@ class EventType(StrEnum):
     FACTS_CHANGED = "facts.changed"
     INCIDENT_RESOLVED = "incident.resolved"
     INCIDENT_REOPENED = "incident.reopened"
+    QUESTION_ANSWERED = "question.answered"
 
 
 def utc_now() -> datetime:

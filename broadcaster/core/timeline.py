@@ -89,6 +89,7 @@ class Update:
     corrected_at: str | None = None
     retracted_at: str | None = None
     retraction_reason: str | None = None
+    question: str | None = None  # the reader's question (as asked, no name) it answers in public
 
     @property
     def status(self) -> str:
@@ -115,6 +116,7 @@ class Update:
             "revisions": [vars(r) for r in self.revisions],
             "retracted_at": self.retracted_at,
             "retraction_reason": self.retraction_reason,
+            "question": self.question,
         }
 
 
@@ -199,14 +201,16 @@ def apply(incident: Incident | None, event: JSON) -> Incident:
             if name == "expected_restoration" and inc.expected_restoration not in (None, value):
                 inc.restoration_changes.append(RestorationChange(inc.expected_restoration, value, at))
             setattr(inc, name, value)
-    elif kind == T.UPDATE_POSTED:
+    elif kind in (T.UPDATE_POSTED, T.QUESTION_ANSWERED):  # an answer: an update that promises nothing
         inc.updates[data["id"]] = Update(
             id=data["id"], body=data["body"], html=data["html"],
             published_at=data["published_at"], next_update_at=data.get("next_update_at"),
             photos=list(data.get("photos", [])), translations=dict(data.get("translations", {})),
+            question=data.get("question"),
         )  # fmt: skip
         inc.last_update_at = data["published_at"]
-        inc.next_update_at = data.get("next_update_at")
+        if kind == T.UPDATE_POSTED:
+            inc.next_update_at = data.get("next_update_at")
     elif kind == T.UPDATE_CORRECTED:
         update = inc.updates[data["id"]]
         update.revisions.append(Revision(update.body, update.html, at, data["reason"]))

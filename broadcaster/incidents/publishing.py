@@ -209,6 +209,14 @@ class Publisher:
             incident_id, lambda inc: decide(inc, reason), kind, by, idem_key, expect={"reason": reason}
         )
 
+    async def command(
+        self, incident_id: str, decide: Callable[[Incident], Decision], kind: str, by: Actor, key: str
+    ) -> Appended:
+        """Append what ``decide`` (a pure rule over the incident) returns, for another
+        capability (a reader's question answered in public). ``key`` is used as given, not
+        scoped by operator: whoever retries, the first event is returned (created False)."""
+        return await self._command(incident_id, decide, kind, by, None, raw_key=key)
+
     async def _command(
         self,
         incident_id: str,
@@ -217,6 +225,7 @@ class Publisher:
         by: Actor,
         idem_key: str | None,
         expect: JSON | None = None,
+        raw_key: str | None = None,
     ) -> Appended:
         """Decide on the current state and append, retrying on a concurrent write.
 
@@ -225,7 +234,7 @@ class Publisher:
             IdempotencyMismatch: the key was used for another request (422).
             BackendError: the store failed or stayed contended (503).
         """
-        log, key = incident_log(incident_id), self._key(by, idem_key)
+        log, key = incident_log(incident_id), raw_key or self._key(by, idem_key)
         lock = self._locks.get(incident_id)
         if lock is None:
             lock = self._locks[incident_id] = asyncio.Lock()

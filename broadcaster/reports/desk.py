@@ -140,22 +140,27 @@ class ReportDesk:
             raise IdempotencyMismatch("this Idempotency-Key was already used for a different report")
         return await self.get(data["code"])
 
-    async def limit(self, address: str | None, limit: int, window: float) -> None:
-        """Count a submission from ``address``. Raises ratelimit.RateLimited."""
-        await hit(self.backend, f"ratelimit:report:{address or 'unknown'}", limit, window)
+    async def limit(self, address: str | None, limit: int, window: float, bucket: str = "report") -> None:
+        """Count a submission from ``address`` (questions count in a ``bucket`` of their own).
+        Raises ratelimit.RateLimited."""
+        await hit(self.backend, f"ratelimit:{bucket}:{address or 'unknown'}", limit, window)
 
     async def submit(
-        self, fields: dict[str, str], photo: JSON | None, address: str | None, key: str | None
-    ) -> tuple[Report, bool]:
-        """File a report (``fields`` checked by :func:`reports.check_submission`); returns
-        it and whether it is new (False: ``key`` was used before; nothing was written)."""
+        self, fields: dict[str, str], photo: JSON | None, address: str | None, key: str | None,
+        kind: str = "report", incident: str | None = None,
+    ) -> tuple[Report, bool]:  # fmt: skip
+        """File a report (``fields`` checked by :func:`reports.check_submission`), or a
+        question on ``incident``; returns it and whether it is new (False: ``key`` was used
+        before; nothing was written)."""
         index = await self.refresh()
         code = report_codes.new_code(self.prefix)
         while code in index:
             code = report_codes.new_code(self.prefix)
         if fields.get("contact"):
             await self.backend.put_doc(contact_key(code), {"contact": fields["contact"]}, expect_version=0)
-        type_, data = rp.decide_receive(code, fields["title"], fields["body"], fields["location"], photo)
+        type_, data = rp.decide_receive(
+            code, fields["title"], fields["body"], fields["location"], photo, kind, incident
+        )
         entry = audit.entry(Actor(CITIZEN, address), str(type_), target=code)
         with metrics.backend_timer("append"):
             done = await self.backend.append(LOG, type_, data, idem_key=key, also=entry)
@@ -164,6 +169,14 @@ class ReportDesk:
         return await self.get(code), True
 
     # --- operators --------------------------------------------------------------------
+
+    async def act(
+        self, code: str, decide: Callable[[Report, Index], Decision], by: Actor, key: str | None = None,
+        incident: str | None = None,
+    ) -> Report:  # fmt: skip
+        """Append what ``decide`` returns for the report (a rule of another capability:
+        questions), as the commands below do."""
+        return await self._command(code, decide, by, key, incident)
 
     async def _command(
         self,

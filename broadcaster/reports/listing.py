@@ -14,9 +14,12 @@ def inbox(
 ) -> Iterator[Report]:
     """Reports newest first, filtered: ``status`` (or ``open``: not resolved), ``text``
     found in the location, title or body (case-insensitive), and ``show``: ``visible``
-    (neither hidden nor merged), ``hidden``, ``merged`` or ``all``."""
+    (neither hidden nor merged), ``hidden``, ``merged`` or ``all``. Readers' questions on an
+    incident (kind ``question``) are answered in the incident's workspace: listed with ``all`` only."""
     needle = (text or "").strip().casefold()
     for report in reversed(index.values()):
+        if report.kind != "report" and show != "all":
+            continue
         if show == "visible" and (report.hidden or report.merged_into):
             continue
         if show == "hidden" and not report.hidden:

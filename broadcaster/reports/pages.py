@@ -207,6 +207,8 @@ async def report_page(
             lang, _("No report has the tracking code %(code)s. Please check it."), code=code[:40]
         )
         return _page(request, settings, "reports/home.html", {"error": message, "code": code[:40]}, 404)
+    if report.kind == "question":  # a reader's question has its own page
+        return RedirectResponse(f"/questions/{report.code}", status_code=303)
     if report.code != code:  # typed in lower case, without dashes, with O for 0: the one address
         return RedirectResponse(f"/reports/{report.code}?{request.url.query}".rstrip("?"), status_code=301)
     context = await _status_context(report, publisher, settings)

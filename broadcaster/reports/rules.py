@@ -4,24 +4,22 @@ A citizen files a report (title, what happened, where, an optional photo) and ge
 tracking code; operators assign it to a department or an operator (已交办), reply in
 public (已回复) and resolve it, hide abuse, merge duplicates and link it to an incident.
 
-Every report lives in one append-only log, ``reports:all``: ``report.received``,
-``report.assigned``, ``report.replied``, ``report.resolved``, ``report.hidden``,
-``report.unhidden``, ``report.merged``, ``report.linked``, each naming its report's
-``code``. :func:`apply` folds an event into an index (code -> :class:`Report`); the
-``decide_*`` functions check a command against a report and return the event to
-append, or raise :class:`Refused` (HTTP 409) / :class:`FieldProblem` (422).
+Every report lives in one append-only log, ``reports:all``: ``report.received``, ``.assigned``,
+``.replied``, ``.resolved``, ``.hidden``, ``.unhidden``, ``.merged``, ``.linked``, each naming
+its report's ``code``. :func:`apply` folds an event into an index (code -> :class:`Report`); the
+``decide_*`` functions check a command against a report and return the event to append, or raise
+:class:`Refused` (HTTP 409) / :class:`FieldProblem` (422). Readers' questions on an incident are
+reports of kind ``question`` (``broadcaster.questions``), left out of the inbox and statistics.
 
-Why one log rather than a log per report: ZZIC took 8,136 reports in eight months.
-The inbox lists, filters and pages them, and the public statistics count all of
-them; with one log every process keeps the whole index in memory and catches up by
-reading only the events after the last seq it folded (one read, usually empty), and
-a process starting cold folds ~25,000 small events once (~0.2 s). A log per report
-would need one read per report for every listing, or a separate index document kept
-in step with thousands of logs. A report's page follows the same log live and picks
-its own report's changes out of it (``broadcaster.reports.live``).
+Why one log rather than a log per report: ZZIC took 8,136 reports in eight months. The inbox
+lists, filters and pages them, and the public statistics count all of them; with one log every
+process keeps the whole index in memory and catches up by reading only the events after the last
+seq it folded (one read, usually empty), and a process starting cold folds ~25,000 small events
+once (~0.2 s). A log per report would need one read per report for every listing, or a separate
+index document kept in step with thousands of logs. A report's page follows the same log live
+and picks its own report's changes out of it (``broadcaster.reports.live``).
 
-The citizen's contact is not in the log at all (see ``broadcaster.reports.desk``), so no
-view of the log can show it.
+The citizen's contact is not in the log at all (``broadcaster.reports.desk``): no view of it can show it.
 """
 
 from __future__ import annotations
@@ -98,6 +96,8 @@ class Reply:
     text: str
     at: str
     by: str  # operator id: never public
+    public: bool = True  # a question may be answered privately (only on the asker's page)
+    update: str | None = None  # a question's public answer: its update on the timeline
 
 
 @dataclass
@@ -135,6 +135,7 @@ class Report:
     duplicates: list[str] = field(default_factory=list)
     incident: str | None = None
     history: list[Step] = field(default_factory=list)
+    kind: str = "report"  # or "question": a reader's question on an incident (broadcaster.questions)
 
     @property
     def first_reply_at(self) -> str | None:
@@ -147,7 +148,7 @@ class Report:
     @property
     def counted(self) -> bool:
         """Whether public statistics count it: not abuse, not a duplicate of another."""
-        return not self.hidden and self.merged_into is None
+        return not self.hidden and self.merged_into is None and self.kind == "report"
 
     def public_json(self, organisation: str) -> JSON:
         """What anyone with the code may see: no contact, no operator's name (a report
@@ -155,6 +156,7 @@ class Report:
         assigned_to = self.department or (organisation if self.operator else None)
         return {
             "code": self.code,
+            "kind": self.kind,
             "status": str(self.status),
             "title": self.title,
             "body": self.body,
@@ -211,7 +213,8 @@ def apply(index: Index, event: JSON) -> Index:
             index[code] = Report(
                 code=code, title=data["title"], body=data["body"], location=data["location"],
                 photo=data.get("photo"), received_at=at, updated_at=at, version=seq,
-                history=[Step(kind, at, "", "")],
+                history=[Step(kind, at, "", "")], kind=data.get("kind", "report"),
+                incident=data.get("incident"),
             )  # fmt: skip
         return index
     report = index.get(code)
@@ -226,7 +229,7 @@ def apply(index: Index, event: JSON) -> Index:
         report.status = max(report.status, Status.ASSIGNED, key=RANK.__getitem__)
         detail = report.department or report.operator_name or ""
     elif kind == ReportEvent.REPLIED:
-        report.replies.append(Reply(data["text"], at, by_id))
+        report.replies.append(Reply(data["text"], at, by_id, data.get("public", True), data.get("update")))
         report.status = max(report.status, Status.REPLIED, key=RANK.__getitem__)
         detail = data["text"]
     elif kind == ReportEvent.RESOLVED:
@@ -296,10 +299,12 @@ def check_submission(title: Any, body: Any, location: Any, contact: Any) -> dict
 Decision = tuple[str, JSON]
 
 
-def decide_receive(code: str, title: str, body: str, location: str, photo: JSON | None) -> Decision:
-    return ReportEvent.RECEIVED, {
-        "code": code, "title": title, "body": body, "location": location, "photo": photo,
-    }  # fmt: skip
+def decide_receive(code: str, title: str, body: str, location: str, photo: JSON | None,
+                   kind: str = "report", incident: str | None = None) -> Decision:  # fmt: skip
+    """A question (``kind``) is linked to its ``incident`` from the start."""
+    linked = {"kind": kind, "incident": incident} if kind != "report" else {}
+    return ReportEvent.RECEIVED, {"code": code, "title": title, "body": body, "location": location,
+                                  "photo": photo, **linked}  # fmt: skip
 
 
 def check_workable(report: Report) -> None:

@@ -34,6 +34,8 @@ FIELD_LABELS = {
     "reason": _("Reason"),
     "into": _("Original report"),
     "incident": _("Incident"),
+    "text": _("Your question"),  # a reader's question (broadcaster.questions)
+    "answer": _("Answer"),
 }
 
 STATUS = "report status"

@@ -174,9 +174,12 @@ def history(events: Iterable[JSON]) -> list[Stamp]:
     """The incident's messages, oldest first, from its events (ascending seq)."""
     stamps: list[Stamp] = []
     by_update: dict[str, list[int]] = {}
+    answers: set[str] = set()  # readers' questions answered in public: not alerts
     for event in events:
         kind, seq, at, data = event["type"], event["seq"], event["at"], event["data"]
-        if kind == T.UPDATE_POSTED:
+        if kind == T.QUESTION_ANSWERED or data.get("id") in answers:
+            answers.add(data["id"])
+        elif kind == T.UPDATE_POSTED:
             stamps.append(Stamp(seq, at, "Update" if stamps else "Alert"))
             by_update[data["id"]] = [seq]
         elif not stamps:
@@ -219,7 +222,7 @@ def subject(inc: Incident, event: JSON) -> Update | None:
     """The update whose text the message carries: the event's own, else the latest shown."""
     if event["type"] in (T.UPDATE_POSTED, T.UPDATE_CORRECTED, T.UPDATE_RETRACTED):
         return inc.updates[event["data"]["id"]]
-    return next((u for u in inc.updates_newest_first() if u.retracted_at is None), None)
+    return next((u for u in inc.updates_newest_first() if u.retracted_at is None and not u.question), None)
 
 
 def _languages(inc: Incident, update: Update | None) -> list[str]:

@@ -100,6 +100,8 @@ def update_title(incident: Incident, update: Update) -> str:
     lines = (" ".join(line.split()) for line in xml_text(plain_text(update.html)).splitlines())
     first = next((line for line in lines if line), "")
     zh = _is_chinese(incident)
+    if update.question:  # a reader's question answered in public: titled by the question
+        first = ("网友提问：" if zh else "A reader asked: ") + " ".join(xml_text(update.question).split())
     if not first:
         first = ("更新 " if zh else "Update ") + update.published_at
     if update.status == "retracted":
@@ -114,6 +116,10 @@ def update_html(update: Update, base_url: str = "") -> str:
     open what was withdrawn or replaced (struck through, with the reason), as on the
     timeline. ``base_url`` makes the photos' addresses absolute."""
     parts: list[str] = []
+    if update.question:  # the question as asked (no name), before the answer
+        asked = escape(update.question)
+        parts.append(f"<blockquote><p>网友提问 A reader asked:</p><p>{asked}</p></blockquote>")
+        parts.append("<p><strong>答复 Our answer:</strong></p>")
     if update.retracted_at is not None:
         reason = escape(update.retraction_reason or "")
         parts.append(
@@ -239,7 +245,7 @@ def _json_item(incident: Incident, update: Update, base_url: str) -> JSON:
         "url": url,
         "title": update_title(incident, update),
         "content_html": update_html(update, base_url),
-        "content_text": update.body,
+        "content_text": f"{update.question}\n\n{update.body}" if update.question else update.body,
         **(
             {"image": base_url + update.photos[0]["url"]} if update.photos and not update.retracted_at else {}
         ),
@@ -248,6 +254,7 @@ def _json_item(incident: Incident, update: Update, base_url: str) -> JSON:
         "_incidents": {
             "status": update.status,
             "retraction_reason": update.retraction_reason,
+            **({"question": update.question} if update.question else {}),
             "revisions": [
                 {"body": r.body, "html": r.html, "replaced_at": r.replaced_at, "reason": r.reason}
                 for r in update.revisions

@@ -86,8 +86,12 @@ class Running:
 
     def _run(self, exit_when_done: bool) -> None:
         self.replay.run()
-        if exit_when_done and not self.replay.stop.is_set():
+        if self.replay.stop.is_set():
+            return
+        if exit_when_done:
             os.kill(os.getpid(), signal.SIGINT)  # the server shuts down as on Ctrl-C
+        else:
+            self.replay.say("demo: the server keeps running; Ctrl-C stops it")
 
     def finish(self) -> int:
         """After the server stopped: 1 if a step failed, else 0."""

@@ -38,6 +38,10 @@ class StepFailed(Exception):
     """A step the server refused or never answered; the message says which and why."""
 
 
+class Stopped(Exception):
+    """The server is shutting down (Ctrl-C): the replay ends without a word."""
+
+
 def _say(line: str) -> None:
     print(line, flush=True)
 
@@ -85,6 +89,8 @@ class Replay:
                     return
                 try:
                     done = self._perform(step, clock)
+                except Stopped:
+                    return
                 except StepFailed as exc:
                     self._fail(f"step {step.index} ({step.kind}, {step.clock}) failed: {exc}")
                     if step.kind in QUESTION_KINDS:
@@ -185,7 +191,7 @@ class Replay:
                     raise StepFailed(self._explain(method, path, response.status_code, problem))
                 delay = max(delay, _retry_after(response))
             if attempt < ATTEMPTS and self.stop.wait(min(delay, 10.0)):
-                break
+                raise Stopped
             delay *= 2
         raise StepFailed(f"{method} {path}: no success after {attempt} tries; last: {problem}")
 

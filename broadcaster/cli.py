@@ -1,4 +1,4 @@
-"""The ``incidents`` command: ``serve`` and ``operator add``."""
+"""The ``incidents`` command: ``serve``, ``demo`` and ``operator add``."""
 
 from __future__ import annotations
 
@@ -11,6 +11,9 @@ import sys
 from broadcaster.accounts import credentials as accounts
 from broadcaster.accounts.operators import Operator, add_operator
 from broadcaster.config import Settings
+from broadcaster.demo import add_options as add_demo_options
+from broadcaster.demo import check_options as check_demo_options
+from broadcaster.demo import start as start_demo
 from broadcaster.stores import open_backend
 from broadcaster.stores.base import BackendError
 
@@ -23,11 +26,14 @@ def _parser() -> argparse.ArgumentParser:
     backend_help = "sqlite:///path.db (default) or redis://host:port/db; env INCIDENTS_BACKEND"
 
     serve = commands.add_parser("serve", help="run the web server")
-    serve.add_argument("--host", default="127.0.0.1")
-    serve.add_argument("--port", type=int, default=8000)
-    serve.add_argument("--workers", type=int, default=1, help="processes (needs a redis backend if > 1)")
-    serve.add_argument("--backend", help=backend_help)
-    serve.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
+    demo = commands.add_parser("demo", help="run the web server and replay a demo broadcast (an exercise)")
+    for command in (serve, demo):
+        command.add_argument("--host", default="127.0.0.1")
+        command.add_argument("--port", type=int, default=8000)
+        command.add_argument("--workers", type=int, default=1, help="processes (a redis backend if > 1)")
+        command.add_argument("--backend", help=backend_help)
+        command.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
+        add_demo_options(command, flag=command is serve)
 
     operator = commands.add_parser("operator", help="manage operators")
     op_commands = operator.add_subparsers(dest="op_command", required=True)
@@ -70,6 +76,9 @@ def serve(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 2
+    replay = None
+    if args.demo:
+        replay = start_demo(args, settings)
     host = f"[{args.host}]" if ":" in args.host else args.host
     logging.getLogger("incidents").info(
         "serving on http://%s:%d/ (backend %s, %d worker%s)",
@@ -91,7 +100,7 @@ def serve(args: argparse.Namespace) -> int:
         # queue instead of being dropped (it is capped by net.core.somaxconn).
         backlog=LISTEN_BACKLOG,
     )
-    return 0
+    return replay.finish() if replay else 0
 
 
 async def _operator_command(args: argparse.Namespace) -> int:
@@ -124,9 +133,12 @@ async def _operator_command(args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format=LOG_FORMAT, stream=sys.stderr)
-    args = _parser().parse_args(argv)
+    parser = _parser()
+    args = parser.parse_args(argv)
     try:
-        if args.command == "serve":
+        if args.command in ("serve", "demo"):
+            args.demo = args.command == "demo" or args.demo
+            check_demo_options(parser, args)
             return serve(args)
         if args.command in ("export", "import", "migrate"):
             from broadcaster.stores import transfer

@@ -149,5 +149,6 @@ def test_wheel_carries_templates_static_and_entry_point(tmp_path: Path) -> None:
     assert "broadcaster/templates/incident.html" in names
     assert "broadcaster/static/site.css" in names
     assert "broadcaster/app.py" in names
+    assert "broadcaster/demo/zzic-2010.json" in names  # the demo's script, read at run time
     entry_points = next(n for n in names if n.endswith("entry_points.txt"))
     assert "incidents = incidents:main" in zipfile.ZipFile(wheel).read(entry_points).decode()

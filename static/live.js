@@ -217,7 +217,7 @@
     if ("area" in d && $("area")) { $("area").textContent = d.area; $("area").hidden = !d.area; }
     if ("instruction" in d && $("instruction")) {
       $("instruction").querySelector("p").textContent = d.instruction;
-      $("instruction").hidden = !d.instruction;
+      $("instruction").hidden = !d.instruction || !!($("state") && $("state").classList.contains("resolved"));
       if (d.instruction) announce(T.what_to_do + ": " + d.instruction);
     }
     if ("expected_restoration" in d && $("restoration")) reload(); // the page words revisions in full
@@ -239,6 +239,8 @@
     if (!live) setNext(null);
     var back = $("restoration");
     if (back) back.hidden = !live || !back.querySelector("time").getAttribute("datetime");
+    var todo = $("instruction"); // advice for while it lasts
+    if (todo) todo.hidden = !live || !todo.querySelector("p").textContent;
     announce(live ? T.live : T.resolved + (d.reason ? ": " + d.reason : ""));
   }
   var handlers = {

@@ -115,10 +115,24 @@ async def test_an_edited_instruction_appears_in_place_and_is_announced(api: Api,
     await expect(page.locator("#instruction p")).to_have_text(INSTRUCTION)
     await expect(page.locator("#announcer")).to_contain_text(INSTRUCTION)
     await within_first_screen(page, page.locator("#instruction"))
+    # Advice for while it lasts: gone once resolved, back when reopened (live, and on the page).
+    assert (await api.http.post(f"/api/incidents/{incident}/resolve", json={})).status_code == 200
+    await expect(page.locator("#instruction")).to_be_hidden()
+    assert (await api.http.post(f"/api/incidents/{incident}/reopen", json={})).status_code == 200
+    await expect(page.locator("#instruction p")).to_have_text(INSTRUCTION)
     cleared = await api.http.patch(f"/api/incidents/{incident}", json={"instruction": ""})
     assert cleared.status_code == 200, cleared.text
     await expect(page.locator("#instruction")).to_be_hidden()
     assert await page.evaluate("window.__sameDocument") is True
+    again = await api.http.patch(f"/api/incidents/{incident}", json={"instruction": INSTRUCTION})
+    assert again.status_code == 200, again.text
+    await expect(page.locator("#instruction p")).to_have_text(INSTRUCTION)
+    assert (await api.http.post(f"/api/incidents/{incident}/resolve", json={})).status_code == 200
+    plain = await new_page(lang="zh-CN", viewport=PHONE, java_script_enabled=False)
+    await plain.page.goto(f"/incidents/{incident}")
+    await expect(plain.page.locator("#state")).to_have_text("已结束")
+    await expect(plain.page.locator("#instruction p")).to_have_text(INSTRUCTION)  # there, not shown
+    await expect(plain.page.locator("#instruction")).to_be_hidden()
     tab.assert_clean()
 
 

@@ -83,6 +83,8 @@ async def test_a_question_asked_without_javascript_is_answered_live_in_the_threa
     await operator.page.goto(f"/console/incidents/{incident}")
     entry = operator.page.locator(".question-entry").first
     await expect(entry.locator(".q-text")).to_have_text(QUESTION)
+    await entry.scroll_into_view_if_needed()
+    await screenshot(operator.page, f"console-questions-{lang}", full_page=False)
     await entry.get_by_label("答复（Markdown）" if zh else "Answer (Markdown)").fill(ANSWER)
     await entry.get_by_role("button", name="公开答复" if zh else "Answer in public").click()
     await operator.page.wait_for_url(re.compile(r"done=answered-public"))

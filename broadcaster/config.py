@@ -67,9 +67,12 @@ class Settings(BaseSettings):
         description="the absolute base URL readers use, for links in notifications (e-mail, Web Push)",
     )
     smtp_url: str = Field(
-        "", description="smtp://host:port or smtps://user:pass@host:port for e-mail notifications (empty: off)"
+        "",
+        description="smtp://host:port or smtps://user:pass@host:port for e-mail notifications (empty: off)",
     )
-    mail_from: str = Field("", description="the sender address of notification e-mails, e.g. alerts@example.org")
+    mail_from: str = Field(
+        "", description="the sender address of notification e-mails, e.g. alerts@example.org"
+    )
     vapid_private_key: str | None = Field(
         None,
         description="the Web Push (VAPID) private key, PEM or base64url (default: one is made on first "
@@ -79,7 +82,9 @@ class Settings(BaseSettings):
         "mailto:admin@example.org", description="VAPID contact for push services: a mailto: or https: URL"
     )
     email_min_interval: float = Field(
-        600.0, ge=0, description="seconds between two e-mails about one incident to one subscriber (coalesced)"
+        600.0,
+        ge=0,
+        description="seconds between two e-mails about one incident to one subscriber (coalesced)",
     )
     push_allow_private: bool = Field(
         False,
@@ -93,7 +98,9 @@ class Settings(BaseSettings):
     @classmethod
     def _public_url(cls, value: str) -> str:
         if not re.fullmatch(r"https?://[^\s/?#]+(/[^\s?#]*)?", value):
-            raise ValueError("public_url must be an absolute http:// or https:// URL, e.g. https://alerts.example.org")
+            raise ValueError(
+                "public_url must be an absolute http:// or https:// URL, e.g. https://alerts.example.org"
+            )
         return value.rstrip("/")
 
     @field_validator("smtp_url")

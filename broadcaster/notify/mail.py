@@ -17,6 +17,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from email import policy
 from email.headerregistry import Address
 from email.message import EmailMessage
 from email.utils import format_datetime, formataddr, make_msgid
@@ -32,6 +33,8 @@ from broadcaster.core.events import utc_now
 from broadcaster.notify.types import Notice, Subscription
 from broadcaster.web.rendering import Clock, resource_dir
 
+POLICY = policy.default.clone(max_line_length=998)
+"""Headers unfolded up to RFC 5322's limit: a long ``List-Unsubscribe`` stays on one line."""
 SEND_TIMEOUT = 30.0
 """Seconds one SMTP conversation may take."""
 
@@ -133,7 +136,7 @@ def _more(notice: Notice) -> str:
 
 
 def _base(s: Sender, to: str, subject: str, now: datetime, idstring: str) -> EmailMessage:
-    message = EmailMessage()
+    message = EmailMessage(policy=POLICY)
     message["From"] = formataddr((s.organisation, s.address))
     message["To"] = Address(addr_spec=to)
     message["Subject"] = subject

@@ -97,8 +97,7 @@ async def post_update(
         )  # fmt: skip
     except ValueError as exc:  # the message names the field
         raise HTTPException(422, str(exc)) from exc
-    notify = done.event.decode()["data"].get("notify")
-    return _json({"update": posted_update(done), "seq": done.event.seq, "notify": notify}, 201, done)
+    return _json({"update": posted_update(done), "seq": done.event.seq}, 201, done)
 
 
 def posted_update(done: Appended) -> dict[str, Any]:

@@ -11,6 +11,7 @@ import json
 import re
 import subprocess
 from collections.abc import AsyncIterator, Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
@@ -285,3 +286,26 @@ async def test_personal_data_stays_out_of_log_pages_feeds_and_export(
     assert "personal data of subscribers" in public.splitlines()[0]
     full = export("--include-personal")
     assert address in full and "very-secret-endpoint" in full and '"doc":"notify:key"' in full
+
+
+async def test_the_notify_flag_of_a_posted_update(http: httpx.AsyncClient, token: str) -> None:
+    iid = await new_incident(http, token)
+    auth = {"Authorization": f"Bearer {token}"}
+    later = (datetime.now(UTC) + timedelta(days=1)).isoformat()
+
+    async def post(**fields: object) -> None:
+        answer = await http.post(
+            f"/api/incidents/{iid}/updates", json={"body": "进展", **fields}, headers=auth
+        )
+        assert answer.status_code == 201, answer.text
+
+    await post()  # the first update: true
+    await post()  # false
+    await post(next_update_at=later)  # true: it promises the next
+    await post(notify=True)
+    await post(next_update_at=later, notify=False)
+    bad = await http.post(f"/api/incidents/{iid}/updates", json={"body": "x", "notify": "yes"}, headers=auth)
+    assert bad.status_code == 422
+    events = (await http.get(f"/api/incidents/{iid}/events")).json()["events"]
+    flags = [e["data"]["notify"] for e in events if e["type"] == "update.posted"]
+    assert flags == [True, False, True, True, False]

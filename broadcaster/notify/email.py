@@ -153,7 +153,9 @@ class EmailChannel:
         notices = [_notice(n) for n in held]
         seqs = {n.seq for n in notices}
         unsubscribe = mail.unsubscribe_url(self.settings.public_url, token_of(personal, manage_url))
-        message = mail.notification(mail.sender(self.settings), address, sub, notices, manage_url, unsubscribe)
+        message = mail.notification(
+            mail.sender(self.settings), address, sub, notices, manage_url, unsubscribe
+        )
         try:
             await mail.send(self.settings, message)
         except mail.MailError as error:
@@ -234,9 +236,7 @@ class EmailChannel:
         """Send every held digest that is due; returns how many e-mails went out."""
         doc = await self.backend.get_doc(DUE_KEY)
         now = self.clock()
-        due = sorted(
-            (at, key) for key, at in (doc.value.get("held", {}) if doc else {}).items() if at <= now
-        )
+        due = sorted((at, key) for key, at in (doc.value.get("held", {}) if doc else {}).items() if at <= now)
         sent = 0
         for _, key in due:
             outcome = await self._flush_one(key)

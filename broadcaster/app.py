@@ -38,6 +38,10 @@ from broadcaster.live import routes as live
 from broadcaster.live.hub import Hub
 from broadcaster.media import photos
 from broadcaster.media import routes as media
+from broadcaster.notify import api as notify_api
+from broadcaster.notify import pages as notify_pages
+from broadcaster.notify.subscriptions import Subscriptions
+from broadcaster.notify.vapid import load_vapid
 from broadcaster.questions import api as question_api
 from broadcaster.questions import console as question_console
 from broadcaster.questions import pages as question_pages
@@ -91,6 +95,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.reports = ReportDesk(backend, settings.report_prefix)
         app.state.questions = Questions(app.state.reports, publisher)
         await scheduler.start()
+        app.state.subscriptions = Subscriptions(backend, settings)
+        app.state.vapid = await load_vapid(backend, settings)
         app.state.deliverer = deliverer = Deliverer(backend, settings)
         app.state.webhooks = deliverer.webhooks
         backend.set_listener(deliverer.tap(hub))  # the hub hears everything, webhooks wake at once
@@ -155,6 +161,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(question_api.router)
     app.include_router(question_pages.router)
     app.include_router(question_console.router)
+    app.include_router(notify_api.router)
+    app.include_router(notify_pages.router)
     app.mount("/static", StaticFiles(directory=resource_dir("static")), name="static")
 
     @app.get("/healthz", tags=["operations"], summary="Liveness")

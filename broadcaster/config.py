@@ -88,8 +88,13 @@ class Settings(BaseSettings):
     )
     push_allow_private: bool = Field(
         False,
-        description="accept Web Push endpoints on private addresses and plain http (tests, a LAN push service)",
+        description="accept Web Push endpoints on private addresses and plain http (tests, a LAN push "
+        "service)",
     )
+    subscribe_limit: int = Field(
+        20, ge=1, description="subscription requests one client address may make per window (429 beyond)"
+    )
+    subscribe_window: float = Field(600.0, gt=0, description="that window, in seconds")
     notify_concurrency: int = Field(
         50, ge=1, le=1000, description="notifications sent at once per channel (bounded concurrency)"
     )

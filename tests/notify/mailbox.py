@@ -29,6 +29,8 @@ class Mailbox:
         self.refused: list[str] = []
         self.refuse: set[str] = set()
         """Addresses refused with a 550 from now on (a mailbox that ceased to exist)."""
+        self.slow = 0.0
+        """Seconds each RCPT waits before its answer (a server slow to answer)."""
         self.port = free_port()
         self.controller = Controller(self, hostname="127.0.0.1", port=self.port)
 
@@ -46,6 +48,7 @@ class Mailbox:
     async def handle_RCPT(  # aiosmtpd's hook names
         self, server: SMTP, session: Session, envelope: Envelope, address: str, options: list[str]
     ) -> str:
+        await asyncio.sleep(self.slow)
         local = address.partition("@")[0]
         if local.startswith("refuse") or address in self.refuse:
             self.refused.append(address)

@@ -188,3 +188,30 @@ async def test_held_notices_go_with_an_unsubscription_and_a_refusal_ends_the_add
         finally:
             await channel.aclose()
             await world.backend.close()
+
+
+async def test_a_send_cut_short_is_sent_by_the_flush_loop(world: World) -> None:
+    # The dispatcher gives up on a slow delivery (its timeout cancels ``deliver``), or the
+    # process dies mid-send: the notice is left claimed, and the flush loop sends it once the
+    # claim has lapsed.
+    channel = EmailChannel(world.backend, world.settings, world.subs)
+    channel.claim_seconds = 1.0
+    ann = await world.subscribe("ann@example.org")
+    world.box.slow = 5.0
+    attempt = asyncio.create_task(world.deliver(channel, ann, 1))
+    await asyncio.sleep(0.5)
+    attempt.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await attempt
+    world.box.slow = 0.0
+    assert await channel.pending() == 1
+    assert await world.deliver(channel, ann, 1) == Outcome(Result.DEFERRED, "held already")
+    await channel.start()
+    try:
+        (received,) = await world.box.wait("ann@example.org", 1)
+        assert "第1条更新" in parts(received)[0]
+        await asyncio.sleep(1.0)
+        assert len(world.box.to("ann@example.org")) == 1
+        assert await channel.pending() == 0
+    finally:
+        await channel.aclose()

@@ -26,7 +26,7 @@ import time
 from typing import Any
 from urllib.parse import urlsplit
 
-import http_ece  # type: ignore[import-untyped]
+import http_ece
 import httpx
 from cryptography.hazmat.primitives.asymmetric import ec
 

@@ -317,9 +317,11 @@ def decide_post(
     now: datetime,
     photos: list[JSON] | None = None,
     translations: dict[str, JSON] | None = None,
+    notify: bool | None = None,
 ) -> Decision:
     """``translations``: ``{tag: {"body", "html"}}``; ValueError when one is in the
-    incident's own language."""
+    incident's own language. ``notify``: whether the update wakes those following only the
+    important ones (issue 14); None: yes for the first update and for one promising the next."""
     if inc.state != LIVE:
         raise RuleViolation("the incident is resolved: reopen it before posting an update")
     if update_id in inc.updates:
@@ -333,6 +335,7 @@ def decide_post(
         "next_update_at": next_update_at,
         "photos": photos or [],
         **({"translations": translations} if translations else {}),
+        "notify": notify if notify is not None else (not inc.updates or next_update_at is not None),
     }
 
 

@@ -93,11 +93,12 @@ async def post_update(
     try:
         done = await publisher.post_update(
             incident_id, body.body, body.next_update_at, operator, key, photos=attached,
-            translations=body.translations,
+            translations=body.translations, notify=body.notify,
         )  # fmt: skip
     except ValueError as exc:  # the message names the field
         raise HTTPException(422, str(exc)) from exc
-    return _json({"update": posted_update(done), "seq": done.event.seq}, 201, done)
+    notify = done.event.decode()["data"].get("notify")
+    return _json({"update": posted_update(done), "seq": done.event.seq, "notify": notify}, 201, done)
 
 
 def posted_update(done: Appended) -> dict[str, Any]:

@@ -37,8 +37,10 @@ from broadcaster.core.events import Event, format_time, utc_now
 from broadcaster.core.timeline import Incident, apply, fold
 from broadcaster.core.types import JSON
 from broadcaster.incidents import KIND
+from broadcaster.notify.email import EmailChannel
 from broadcaster.notify.rules import importance, notice
 from broadcaster.notify.types import Channel, ChannelName, Level, Notice, Outcome, Result, Subscription
+from broadcaster.notify.webpush import WebPush
 from broadcaster.relay import MAX_REASON, Follower, Progress, Relay, backoff
 from broadcaster.stores.base import Backend
 
@@ -51,7 +53,8 @@ helps nobody)."""
 MAX_RETRIES = 5000
 """Recipients waiting for a retry at most; beyond, a failure is given up at once."""
 DELIVER_TIMEOUT = 20.0
-"""Seconds one delivery may take in all (resolving, encrypting, sending)."""
+"""Seconds one delivery may take in all (resolving, encrypting, sending); less when the lease
+is short (a batch is only started while the lease outlasts it)."""
 
 log = logging.getLogger("incidents.notify")
 
@@ -132,6 +135,7 @@ class ChannelFollower(Follower[ChannelProgress]):
         self.states: dict[str, Incident | None] = {}
         self.remaining = 0
         """Recipients of the current event not yet sent to."""
+        self.timeout = min(DELIVER_TIMEOUT, max(1.0, (notifier.lease_seconds - 1) / 2))
 
     async def follow(self) -> None:
         await self.load()
@@ -193,7 +197,7 @@ class ChannelFollower(Follower[ChannelProgress]):
         for start in range(0, len(subs), self.size):
             chunk = subs[start : start + self.size]
             self.remaining = len(subs) - start
-            await self.check_lease(DELIVER_TIMEOUT + 1)
+            await self.check_lease(self.timeout + 1)
             if await self.subs.paused():
                 self._passed_over(event, 1)
                 break
@@ -225,10 +229,10 @@ class ChannelFollower(Follower[ChannelProgress]):
         if personal is None:
             return  # unsubscribed meanwhile
         try:
-            async with asyncio.timeout(DELIVER_TIMEOUT):
+            async with asyncio.timeout(self.timeout):
                 outcome = await self.channel.deliver(sub, personal, told, self.subs.manage_url(sub, personal))
         except TimeoutError:
-            outcome = Outcome(Result.RETRY, f"no answer within {DELIVER_TIMEOUT:g} s")
+            outcome = Outcome(Result.RETRY, f"no answer within {self.timeout:g} s")
         except Exception as exc:  # a channel's bug must not stop the others; no personal data logged
             log.exception("notify %s: delivery failed", self.channel.name)
             outcome = Outcome(Result.RETRY, type(exc).__name__)
@@ -276,7 +280,7 @@ class ChannelFollower(Follower[ChannelProgress]):
         paused = await self.subs.paused()
         for start in range(0, len(due), self.size):
             chunk = due[start : start + self.size]
-            await self.check_lease(DELIVER_TIMEOUT + 1)
+            await self.check_lease(self.timeout + 1)
             p.retries = [r for r in p.retries if not any(r is c for c in chunk)]
             if paused:
                 p.passed_over += len(chunk)
@@ -299,19 +303,24 @@ class Notifier(Relay):
     """This process's part of sending notifications: it takes each channel's lease when it
     is free and follows the incident logs for it (a :class:`broadcaster.relay.Relay`)."""
 
-    def __init__(
-        self,
-        backend: Backend,
-        settings: Settings,
-        subscriptions: Subscribers,
-        channels: dict[ChannelName, Channel],
-    ) -> None:
+    def __init__(self, backend: Backend, settings: Settings, subscriptions: Subscribers, vapid: Any) -> None:
         super().__init__(backend, "notify", settings.webhook_lease_seconds, settings.webhook_poll_seconds)
         self.settings = settings
         self.subscriptions = subscriptions
-        self.channels = channels
         self._seen: dict[ChannelName, JSON] = {}
         self._held: dict[ChannelName, int] = {}
+        self._flushed: dict[ChannelName, int] = {}
+        self.channels: dict[ChannelName, Channel] = {ChannelName.WEBPUSH: WebPush(settings, vapid)}
+        """The channels, by name: Web Push always, e-mail when ``INCIDENTS_SMTP_URL`` is set."""
+        if settings.smtp_url:
+            self.channels[ChannelName.EMAIL] = EmailChannel(
+                backend, settings, subscriptions, on_flush=partial(self._flush, ChannelName.EMAIL)
+            )
+
+    def _flush(self, name: ChannelName, outcome: Outcome) -> None:
+        """A held e-mail digest sent by the channel's own loop."""
+        if outcome.result is Result.SENT:
+            self._flushed[name] = self._flushed.get(name, 0) + 1
 
     async def start(self) -> None:
         for channel in self.channels.values():
@@ -351,7 +360,7 @@ class Notifier(Relay):
                 (len(follower.progress.retries) + follower.remaining) if follower else value.get("queued", 0)
             )
             found[name] = {
-                "sent": int(value.get("sent", 0)),
+                "sent": int(value.get("sent", 0)) + self._flushed.get(name, 0),
                 "queued": int(queued) + self._held.get(name, 0),
                 "failed": int(value.get("undelivered", 0)),
                 "last_error": value.get("last_error"),

@@ -26,7 +26,7 @@ import time
 from typing import Any
 from urllib.parse import urlsplit
 
-import http_ece  # type: ignore[import-untyped]
+import http_ece
 import httpx
 from cryptography.hazmat.primitives.asymmetric import ec
 
@@ -45,8 +45,10 @@ JWT_REUSE = 3600
 TTL_IMPORTANT = 2 * 86400
 TTL_OTHER = 12 * 3600
 """Seconds a push service keeps a notice for a device that is off."""
-MAX_TEXT = 1000
-"""Characters of the title and of the body sent (a push message carries at most 4 KB)."""
+MAX_TITLE = 300
+MAX_BODY = 600
+"""Characters of the title and of the body sent: a push message carries at most 4 KB, and a
+Chinese character takes 3 bytes in UTF-8."""
 USER_AGENT = f"incidents-broadcaster/{__version__} (web push)"
 
 
@@ -58,8 +60,8 @@ def payload(notice: Notice) -> bytes:
     """What the service worker (static/sw.js) gets: the notice's essentials, as JSON."""
     return json.dumps(
         {
-            "title": notice.title[:MAX_TEXT],
-            "body": notice.headline[:MAX_TEXT],
+            "title": notice.title[:MAX_TITLE],
+            "body": notice.headline[:MAX_BODY],
             "url": notice.url,
             "tag": notice.incident,
             "exercise": notice.exercise,

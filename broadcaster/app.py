@@ -40,6 +40,7 @@ from broadcaster.media import photos
 from broadcaster.media import routes as media
 from broadcaster.notify import api as notify_api
 from broadcaster.notify import pages as notify_pages
+from broadcaster.notify.dispatch import Notifier
 from broadcaster.notify.subscriptions import Subscriptions
 from broadcaster.notify.vapid import load_vapid
 from broadcaster.questions import api as question_api
@@ -101,6 +102,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.webhooks = deliverer.webhooks
         backend.set_listener(deliverer.tap(hub))  # the hub hears everything, webhooks wake at once
         await deliverer.start()
+        app.state.notifier = notifier = Notifier(backend, settings, app.state.subscriptions, app.state.vapid)
+        backend.set_listener(notifier.tap(deliverer.tap(hub)))  # notifications wake at once too
+        await notifier.start()
         for warning in await backend.warnings():
             log.warning("%s", warning)
         if not await has_operators(backend):
@@ -118,6 +122,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 "live_per_address": settings.live_per_address,
             }
         finally:
+            await notifier.aclose()
             await deliverer.aclose()
             await scheduler.aclose()
             await hub.aclose()

@@ -105,6 +105,8 @@ class EmailChannel:
         """Told the outcome of each digest the flush loop sends (the dispatcher's counters)."""
         self.owner = f"email-flush-{uuid.uuid4().hex}"
         self.poll = min(5.0, max(0.2, self.interval / 10))
+        self.claim_seconds = SENDING_SECONDS
+        """How long a message being sent keeps others off its document."""
         self._task: asyncio.Task[None] | None = None
 
     # --- the dispatcher's side -------------------------------------------------------------
@@ -134,9 +136,11 @@ class EmailChannel:
                     await self._set_due(key, due)
                     return Outcome(Result.DEFERRED, "coalesced into the next e-mail")
                 continue
-            state["sending_until"] = now + SENDING_SECONDS
-            written = await self.backend.put_doc(key, state, expect_version=version)
-            if written:
+            state["sending_until"] = now + self.claim_seconds
+            if await self.backend.put_doc(key, state, expect_version=version):
+                # Listed, so that the flush loop sends it should this process die (or this
+                # call be cancelled) before the message is handed over.
+                await self._set_due(key, now + self.claim_seconds)
                 break
         outcome = await self._send(key, sub, address, manage_url, personal, held)
         if outcome.result is Result.RETRY:
@@ -153,7 +157,9 @@ class EmailChannel:
         notices = [_notice(n) for n in held]
         seqs = {n.seq for n in notices}
         unsubscribe = mail.unsubscribe_url(self.settings.public_url, token_of(personal, manage_url))
-        message = mail.notification(mail.sender(self.settings), address, sub, notices, manage_url, unsubscribe)
+        message = mail.notification(
+            mail.sender(self.settings), address, sub, notices, manage_url, unsubscribe
+        )
         try:
             await mail.send(self.settings, message)
         except mail.MailError as error:
@@ -234,9 +240,7 @@ class EmailChannel:
         """Send every held digest that is due; returns how many e-mails went out."""
         doc = await self.backend.get_doc(DUE_KEY)
         now = self.clock()
-        due = sorted(
-            (at, key) for key, at in (doc.value.get("held", {}) if doc else {}).items() if at <= now
-        )
+        due = sorted((at, key) for key, at in (doc.value.get("held", {}) if doc else {}).items() if at <= now)
         sent = 0
         for _, key in due:
             outcome = await self._flush_one(key)
@@ -268,7 +272,7 @@ class EmailChannel:
             await self._drop(key)  # unsubscribed meanwhile: its held notices go with it
             return None
         if not await self.backend.put_doc(
-            key, {**state, "sending_until": now + SENDING_SECONDS}, expect_version=doc.version
+            key, {**state, "sending_until": now + self.claim_seconds}, expect_version=doc.version
         ):
             return None  # changed meanwhile: the next pass sees it
         manage_url = self.subscriptions.manage_url(sub, personal)

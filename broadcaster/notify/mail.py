@@ -282,7 +282,9 @@ async def send(settings: Settings, message: EmailMessage) -> None:
         raise MailError(f"SMTP server unreachable: {type(error).__name__}") from None
 
 
-async def send_confirmation(settings: Settings, to: str, lang: str, confirm_url: str, manage_url: str) -> None:
+async def send_confirmation(
+    settings: Settings, to: str, lang: str, confirm_url: str, manage_url: str
+) -> None:
     """Send the double opt-in message.
 
     Raises:

@@ -27,6 +27,10 @@ class Mailbox:
     def __init__(self) -> None:
         self.messages: list[EmailMessage] = []
         self.refused: list[str] = []
+        self.refuse: set[str] = set()
+        """Addresses refused with a 550 from now on (a mailbox that ceased to exist)."""
+        self.slow = 0.0
+        """Seconds each RCPT waits before its answer (a server slow to answer)."""
         self.port = free_port()
         self.controller = Controller(self, hostname="127.0.0.1", port=self.port)
 
@@ -41,11 +45,12 @@ class Mailbox:
     def __exit__(self, *_: object) -> None:
         self.controller.stop()
 
-    async def handle_RCPT(  # noqa: N802  (aiosmtpd's hook name)
+    async def handle_RCPT(  # aiosmtpd's hook names
         self, server: SMTP, session: Session, envelope: Envelope, address: str, options: list[str]
     ) -> str:
+        await asyncio.sleep(self.slow)
         local = address.partition("@")[0]
-        if local.startswith("refuse"):
+        if local.startswith("refuse") or address in self.refuse:
             self.refused.append(address)
             return "550 5.1.1 mailbox unavailable"
         if local.startswith("busy"):
@@ -54,9 +59,7 @@ class Mailbox:
         envelope.rcpt_tos.append(address)
         return "250 OK"
 
-    async def handle_DATA(  # noqa: N802
-        self, server: SMTP, session: Session, envelope: Envelope
-    ) -> str:
+    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
         raw: Any = envelope.original_content or envelope.content
         message = message_from_bytes(raw, policy=policy.default)
         assert isinstance(message, EmailMessage)
@@ -66,8 +69,8 @@ class Mailbox:
     def to(self, address: str) -> list[EmailMessage]:
         return [m for m in self.messages if m["To"].addresses[0].addr_spec == address]
 
-    async def wait(self, address: str, count: int, timeout: float = 10.0) -> list[EmailMessage]:
-        deadline = time.monotonic() + timeout
+    async def wait(self, address: str, count: int, seconds: float = 10.0) -> list[EmailMessage]:
+        deadline = time.monotonic() + seconds
         while len(self.to(address)) < count:
             assert time.monotonic() < deadline, f"{len(self.to(address))} of {count} messages arrived"
             await asyncio.sleep(0.05)

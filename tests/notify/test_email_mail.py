@@ -11,8 +11,7 @@ from email.utils import parsedate_to_datetime
 import pytest
 
 from broadcaster.config import Settings
-from broadcaster.notify import ChannelName, Level, Notice, Subscription
-from broadcaster.notify import mail
+from broadcaster.notify import ChannelName, Level, Notice, Subscription, mail
 from tests.notify.mailbox import Mailbox, parts
 
 SETTINGS = Settings(mail_from="alerts@zzic.example", public_url="https://alerts.zzic.example/")
@@ -22,7 +21,9 @@ UNSUB = mail.unsubscribe_url(SENDER.public_url, "TOKEN")
 
 
 def sub(lang: str) -> Subscription:
-    return Subscription("s1", ChannelName.EMAIL, "inc1", None, Level.ALL, lang, True, "2024-05-01T00:00:00Z", True)
+    return Subscription(
+        "s1", ChannelName.EMAIL, "inc1", None, Level.ALL, lang, True, "2024-05-01T00:00:00Z", True
+    )
 
 
 def notice(seq: int, lang: str = "zh-CN", exercise: bool = False, title: str = "文化路<停水>") -> Notice:
@@ -63,7 +64,9 @@ def test_confirmation_in_each_language(lang: str, subject: str, intro: str, mana
     assert manage in html
 
 
-@pytest.mark.parametrize(("lang", "mark", "drill"), [("zh-CN", "【演练】", "演练"), ("en", "[EXERCISE]", "EXERCISE")])
+@pytest.mark.parametrize(
+    ("lang", "mark", "drill"), [("zh-CN", "【演练】", "演练"), ("en", "[EXERCISE]", "EXERCISE")]
+)
 def test_notification_headers_and_bodies(lang: str, mark: str, drill: str) -> None:
     real = reparse(mail.notification(SENDER, "ann@example.org", sub(lang), [notice(1, lang)], MANAGE, UNSUB))
     assert real["Subject"] == "文化路<停水>"
@@ -82,7 +85,9 @@ def test_notification_headers_and_bodies(lang: str, mark: str, drill: str) -> No
     read_more = "在时间线上查看" if lang == "zh-CN" else "Read it on the timeline"
     assert read_more in plain and read_more in html
     drill_mail = reparse(
-        mail.notification(SENDER, "ann@example.org", sub(lang), [notice(2, lang, exercise=True)], MANAGE, UNSUB)
+        mail.notification(
+            SENDER, "ann@example.org", sub(lang), [notice(2, lang, exercise=True)], MANAGE, UNSUB
+        )
     )
     assert drill_mail["Subject"] == f"{mark} 文化路<停水>"
     plain, html = parts(drill_mail)
@@ -93,7 +98,9 @@ def test_notification_headers_and_bodies(lang: str, mark: str, drill: str) -> No
 
 def test_digest_carries_every_notice_oldest_first() -> None:
     message = reparse(
-        mail.notification(SENDER, "ann@example.org", sub("en"), [notice(3), notice(1), notice(2)], MANAGE, UNSUB)
+        mail.notification(
+            SENDER, "ann@example.org", sub("en"), [notice(3), notice(1), notice(2)], MANAGE, UNSUB
+        )
     )
     plain, html = parts(message)
     assert "What happened since our last e-mail about this incident:" in plain

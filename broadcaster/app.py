@@ -36,7 +36,9 @@ from broadcaster.incidents.publishing import IdempotencyMismatch, Publisher
 from broadcaster.incidents.scheduling import Scheduler
 from broadcaster.live import routes as live
 from broadcaster.live.hub import Hub
+from broadcaster.live.presence import Presence
 from broadcaster.media import photos
+from broadcaster.notify import follow_pages
 from broadcaster.media import routes as media
 from broadcaster.questions import api as question_api
 from broadcaster.questions import console as question_console
@@ -95,6 +97,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.webhooks = deliverer.webhooks
         backend.set_listener(deliverer.tap(hub))  # the hub hears everything, webhooks wake at once
         await deliverer.start()
+        app.state.presence = presence = Presence(backend, hub)  # watchers across processes
+        await presence.start()
         for warning in await backend.warnings():
             log.warning("%s", warning)
         if not await has_operators(backend):
@@ -112,6 +116,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 "live_per_address": settings.live_per_address,
             }
         finally:
+            await presence.aclose()
             await deliverer.aclose()
             await scheduler.aclose()
             await hub.aclose()
@@ -155,6 +160,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(question_api.router)
     app.include_router(question_pages.router)
     app.include_router(question_console.router)
+    app.include_router(follow_pages.router)
     app.mount("/static", StaticFiles(directory=resource_dir("static")), name="static")
 
     @app.get("/healthz", tags=["operations"], summary="Liveness")

@@ -95,7 +95,7 @@ async def workspace(
         "user": user,
         "incident": incident,
         "updates": incident.updates_newest_first(),
-        "watchers": hub.watchers(incident_log(incident_id)),
+        "watchers": await watchers(request, hub, incident_log(incident_id)),
         "overdue": overdue_minutes(incident),
         "nonce": secrets.token_urlsafe(12),
         "promises": PROMISES,
@@ -114,6 +114,12 @@ async def workspace(
         **choices(),
     }
     return render(request, "console/workspace.html", context, settings, status=status)
+
+
+async def watchers(request: Request, hub: Hub, log_name: str) -> int:
+    """Readers of the log on every server process (``app.state.presence``), else on this one."""
+    presence = getattr(request.app.state, "presence", None)
+    return await presence.watchers(log_name) if presence is not None else hub.watchers(log_name)
 
 
 def _questions(request: Request) -> Any:

@@ -38,8 +38,9 @@ from broadcaster.live import routes as live
 from broadcaster.live.hub import Hub
 from broadcaster.live.presence import Presence
 from broadcaster.media import photos
-from broadcaster.notify import follow_pages
 from broadcaster.media import routes as media
+from broadcaster.notify import console as notify_console
+from broadcaster.notify import follow_pages
 from broadcaster.questions import api as question_api
 from broadcaster.questions import console as question_console
 from broadcaster.questions import pages as question_pages
@@ -99,6 +100,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         await deliverer.start()
         app.state.presence = presence = Presence(backend, hub)  # watchers across processes
         await presence.start()
+        app.state.notify_panel = notify_console.Panel(app.state)
         for warning in await backend.warnings():
             log.warning("%s", warning)
         if not await has_operators(backend):
@@ -161,6 +163,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(question_pages.router)
     app.include_router(question_console.router)
     app.include_router(follow_pages.router)
+    app.include_router(notify_console.router)
     app.mount("/static", StaticFiles(directory=resource_dir("static")), name="static")
 
     @app.get("/healthz", tags=["operations"], summary="Liveness")

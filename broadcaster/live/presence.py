@@ -82,7 +82,9 @@ class Presence:
             }
             if counts is not None:
                 processes[self.process] = {"at": now, "counts": counts}
-            if await self.backend.put_doc(KEY, {"processes": processes}, expect_version=doc.version if doc else 0):
+            if await self.backend.put_doc(
+                KEY, {"processes": processes}, expect_version=doc.version if doc else 0
+            ):
                 return
         log.warning("watcher counts not published: the document kept changing")
 

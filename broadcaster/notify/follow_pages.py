@@ -91,7 +91,10 @@ async def _subscribe(request: Request, body: JSON) -> httpx.Response:
     client = (request.client.host, request.client.port) if request.client else ("127.0.0.1", 0)
     transport = httpx.ASGITransport(app=request.app, client=client)
     async with httpx.AsyncClient(transport=transport, base_url="http://follow.internal") as http:
-        headers = {"Accept": "application/json", "Accept-Language": request.headers.get("accept-language", "")}
+        headers = {
+            "Accept": "application/json",
+            "Accept-Language": request.headers.get("accept-language", ""),
+        }
         return await http.post("/api/subscriptions", json=body, headers=headers)
 
 
@@ -102,7 +105,9 @@ def _detail(answer: httpx.Response) -> str:
         return ""
     if isinstance(detail, list):
         return "; ".join(
-            f"{'.'.join(str(p) for p in d.get('loc', [])[1:])}: {d.get('msg', '')}" for d in detail if isinstance(d, dict)
+            f"{'.'.join(str(p) for p in d.get('loc', [])[1:])}: {d.get('msg', '')}"
+            for d in detail
+            if isinstance(d, dict)
         )
     return str(detail or "")
 
@@ -133,6 +138,8 @@ async def follow_from_form(
         again.headers["Retry-After"] = answer.headers.get("retry-after", "60")
         return again
     if answer.status_code == 503:
-        return page(503, gettext("E-mail cannot be sent just now: please try again later.") + f" ({_detail(answer)})")
+        return page(
+            503, gettext("E-mail cannot be sent just now: please try again later.") + f" ({_detail(answer)})"
+        )
     status = answer.status_code if 400 <= answer.status_code < 500 else 502
     return page(status, gettext("Please check the form:") + " " + _detail(answer))

@@ -15,13 +15,19 @@
     out.textContent = text;
     if (link) { var a = document.createElement("a"); a.href = link; a.textContent = t.manage; out.append(" ", a); }
   }
+  function fit() {
+    document.getElementById("follow-area").hidden = $("what").value !== "area";
+    $("email").required = $("channel").value === "email";
+  }
   function opened() {
     if (!box.open || reg !== null) return;
+    fit();
     reg = false;
     show(".js-only:not(.push-only)");
     if (!push) return;
     show(".push-only");
     $("channel").value = "webpush";
+    fit();
     navigator.serviceWorker.register("/sw.js", { scope: "/" }).then(function (r) { reg = r; }, function () { reg = false; });
   }
   function center() {
@@ -82,7 +88,7 @@
   opened();
   form.addEventListener("change", function (e) {
     if (e.target.name === "place" && e.target.value === "here") locate().catch(function () { say(t.no_place); });
-    $("email").required = $("channel").value === "email";
+    fit();
   });
   form.addEventListener("submit", function (e) {
     var here = $("what").value === "area" && $("place").value === "here" && !$("lat").value;

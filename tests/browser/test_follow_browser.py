@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from playwright.async_api import expect
 
-from tests.browser.support import PHONE, NewPage, Tab, axe, describe, screenshot, serious
+from tests.browser.support import PHONE, SCREENSHOTS, NewPage, Tab, axe, describe, serious
 from tests.support.client import Api
 from tests.support.server import ServerProcess, scaled
 
@@ -58,6 +58,7 @@ async def test_follow_registers_the_worker_and_a_push_shows_a_notification(
     push = page.get_by_label(WORDS[lang]["push"])
     await expect(push).to_be_visible()
     await expect(push).to_be_checked()
+    await page.locator("input[name=what][value=area]").check()
     await expect(page.locator("input[name=place][value=here]")).to_be_visible()
     await expect(page.locator("input[name=place][value=incident]")).to_be_checked()
     radius = await page.locator("#follow-radius option").all_inner_texts()
@@ -97,8 +98,8 @@ async def test_follow_section_is_accessible_on_a_phone(new_page: NewPage, api: A
     await tab.page.evaluate("navigator.serviceWorker.ready")
     violations = serious(await axe(tab.page, context="#follow"))
     assert violations == [], describe(violations)
-    await screenshot(tab.page.locator("#follow").page, "follow-phone-zh-CN")
-    await tab.page.locator("#follow").screenshot(path=str((await screenshot(tab.page, "follow-page-zh-CN")).parent / "follow-section-zh-CN.png"))
+    SCREENSHOTS.mkdir(exist_ok=True)
+    await tab.page.locator("#follow").screenshot(path=str(SCREENSHOTS / "follow-section-phone-zh-CN.png"))
     tab.assert_clean()
 
 

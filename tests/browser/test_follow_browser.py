@@ -1,4 +1,4 @@
-""""Notify me" in a real browser, on a phone: the choices, the service worker at /sw.js, a push
+""" "Notify me" in a real browser, on a phone: the choices, the service worker at /sw.js, a push
 delivered to it through the DevTools protocol shown as a notification (zh-CN and en), the
 e-mail form without JavaScript, and axe on the section."""
 
@@ -107,7 +107,8 @@ async def test_without_a_shape_the_form_says_area_matching_needs_one(new_page: N
     incident = await api.create("文化路停电")
     tab = await new_page(lang="en", viewport=PHONE, java_script_enabled=False)
     await open_follow(tab, incident, "en")
-    await expect(tab.page.locator("#follow-area")).to_contain_text("has no drawn area, so it cannot be matched by area")
+    note = "has no drawn area, so it cannot be matched by area"
+    await expect(tab.page.locator("#follow-area")).to_contain_text(note)
     assert await tab.page.locator("input[name=place][value=incident]").count() == 0
     # Without JavaScript: e-mail only (no push choice, no "where I am").
     await expect(tab.page.locator("input[name=channel][value=email]")).to_be_checked()

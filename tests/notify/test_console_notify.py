@@ -84,7 +84,8 @@ async def test_post_form_has_the_notify_switch_with_its_default(
     assert re.search(r'name="notify" value="" checked> Default: yes \(the first update\)', page)
     assert (await api.post(incident, "抢修人员已到场")).status_code == 201
     page = (await console.http.get(f"/console/incidents/{incident}", headers=en)).text
-    assert re.search(r'name="notify" value="" checked> Default: yes if a next update is promised, else no', page)
+    default = r'name="notify" value="" checked> Default: yes if a next update is promised, else no'
+    assert re.search(default, page)
     zh = (await console.http.get(f"/console/incidents/{incident}", headers={"Accept-Language": "zh-CN"})).text
     assert "通知关注者" in zh and "默认：承诺了下次更新时间则通知，否则不通知" in zh
     await api.aclose()

@@ -29,19 +29,27 @@ async def open_follow(tab: Tab, incident: str, lang: str) -> None:
 
 
 async def registration_id(tab: Tab, base: str) -> tuple[Any, str]:
-    """The DevTools session and the registration id of the service worker for ``base``/."""
+    """The DevTools session and the registration id of the service worker for ``base``/, once
+    its worker is activated (a push to a worker still installing would be lost)."""
     cdp = await tab.context.new_cdp_session(tab.page)
     found: dict[str, str] = {}
+    active: set[str] = set()
     cdp.on(
         "ServiceWorker.workerRegistrationUpdated",
         lambda event: found.update({r["scopeURL"]: r["registrationId"] for r in event["registrations"]}),
     )
+    cdp.on(
+        "ServiceWorker.workerVersionUpdated",
+        lambda event: active.update(
+            v["registrationId"] for v in event["versions"] if v["status"] == "activated"
+        ),
+    )
     await cdp.send("ServiceWorker.enable")
     for _ in range(int(scaled(10) / 0.1)):
-        if f"{base}/" in found:
+        if found.get(f"{base}/") in active:
             return cdp, found[f"{base}/"]
         await asyncio.sleep(0.1)
-    raise AssertionError(f"no service worker registration for {base}/: {found}")
+    raise AssertionError(f"no active service worker for {base}/: {found}, active {active}")
 
 
 @pytest.mark.parametrize("lang", ["zh-CN", "en"])

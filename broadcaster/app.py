@@ -36,6 +36,7 @@ from broadcaster.incidents.publishing import IdempotencyMismatch, Publisher
 from broadcaster.incidents.scheduling import Scheduler
 from broadcaster.live import routes as live
 from broadcaster.live.hub import Hub
+from broadcaster.live.presence import Presence
 from broadcaster.media import photos
 from broadcaster.media import routes as media
 from broadcaster.notify import api as notify_api
@@ -43,6 +44,8 @@ from broadcaster.notify import pages as notify_pages
 from broadcaster.notify.dispatch import Notifier
 from broadcaster.notify.subscriptions import Subscriptions
 from broadcaster.notify.vapid import load_vapid
+from broadcaster.notify import console as notify_console
+from broadcaster.notify import follow_pages
 from broadcaster.questions import api as question_api
 from broadcaster.questions import console as question_console
 from broadcaster.questions import pages as question_pages
@@ -105,6 +108,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.notifier = notifier = Notifier(backend, settings, app.state.subscriptions, app.state.vapid)
         backend.set_listener(notifier.tap(deliverer.tap(hub)))  # notifications wake at once too
         await notifier.start()
+        app.state.presence = presence = Presence(backend, hub)  # watchers across processes
+        await presence.start()
+        app.state.notify_panel = notify_console.Panel(app.state)
         for warning in await backend.warnings():
             log.warning("%s", warning)
         if not await has_operators(backend):
@@ -123,6 +129,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             }
         finally:
             await notifier.aclose()
+            await presence.aclose()
             await deliverer.aclose()
             await scheduler.aclose()
             await hub.aclose()
@@ -168,6 +175,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(question_console.router)
     app.include_router(notify_api.router)
     app.include_router(notify_pages.router)
+    app.include_router(follow_pages.router)
+    app.include_router(notify_console.router)
     app.mount("/static", StaticFiles(directory=resource_dir("static")), name="static")
 
     @app.get("/healthz", tags=["operations"], summary="Liveness")

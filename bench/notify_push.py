@@ -118,8 +118,8 @@ async def phase(base: str, token: str, incident: str, readers: int, rate: float,
         n = 0
         while time.perf_counter() - started < duration:
             at = time.perf_counter()
-            answer = await http.post(f"/api/incidents/{incident}/updates",
-                                     json={"body": f"update {n}: water", "notify": push and n == 0})  # fmt: skip
+            body = {"body": f"update {n}: water", "notify": push and n == 0}
+            answer = await http.post(f"/api/incidents/{incident}/updates", json=body)
             posts.append(time.perf_counter() - at)
             assert answer.status_code == 201, answer.text
             sent[int(answer.json()["seq"])] = at
@@ -162,8 +162,8 @@ def main() -> None:
     port = free_port()
     env = {**os.environ, "INCIDENTS_PUSH_ALLOW_PRIVATE": "true"}
     log = (work / "server.log").open("wb")
-    server = subprocess.Popen([*incidents, "serve", "--port", str(port), "--backend", url, "--log-level", "warning"],
-                              env=env, stdout=log, stderr=subprocess.STDOUT)  # fmt: skip
+    serve = [*incidents, "serve", "--port", str(port), "--backend", url, "--log-level", "warning"]
+    server = subprocess.Popen(serve, env=env, stdout=log, stderr=subprocess.STDOUT)
     base = f"http://127.0.0.1:{port}"
     try:
         for _ in range(300):

@@ -36,8 +36,16 @@ from broadcaster.incidents.publishing import IdempotencyMismatch, Publisher
 from broadcaster.incidents.scheduling import Scheduler
 from broadcaster.live import routes as live
 from broadcaster.live.hub import Hub
+from broadcaster.live.presence import Presence
 from broadcaster.media import photos
 from broadcaster.media import routes as media
+from broadcaster.notify import api as notify_api
+from broadcaster.notify import pages as notify_pages
+from broadcaster.notify.dispatch import Notifier
+from broadcaster.notify.subscriptions import Subscriptions
+from broadcaster.notify.vapid import load_vapid
+from broadcaster.notify import console as notify_console
+from broadcaster.notify import follow_pages
 from broadcaster.questions import api as question_api
 from broadcaster.questions import console as question_console
 from broadcaster.questions import pages as question_pages
@@ -91,10 +99,18 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.reports = ReportDesk(backend, settings.report_prefix)
         app.state.questions = Questions(app.state.reports, publisher)
         await scheduler.start()
+        app.state.subscriptions = Subscriptions(backend, settings)
+        app.state.vapid = await load_vapid(backend, settings)
         app.state.deliverer = deliverer = Deliverer(backend, settings)
         app.state.webhooks = deliverer.webhooks
         backend.set_listener(deliverer.tap(hub))  # the hub hears everything, webhooks wake at once
         await deliverer.start()
+        app.state.notifier = notifier = Notifier(backend, settings, app.state.subscriptions, app.state.vapid)
+        backend.set_listener(notifier.tap(deliverer.tap(hub)))  # notifications wake at once too
+        await notifier.start()
+        app.state.presence = presence = Presence(backend, hub)  # watchers across processes
+        await presence.start()
+        app.state.notify_panel = notify_console.Panel(app.state)
         for warning in await backend.warnings():
             log.warning("%s", warning)
         if not await has_operators(backend):
@@ -112,6 +128,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 "live_per_address": settings.live_per_address,
             }
         finally:
+            await notifier.aclose()
+            await presence.aclose()
             await deliverer.aclose()
             await scheduler.aclose()
             await hub.aclose()
@@ -155,6 +173,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(question_api.router)
     app.include_router(question_pages.router)
     app.include_router(question_console.router)
+    app.include_router(notify_api.router)
+    app.include_router(notify_pages.router)
+    app.include_router(follow_pages.router)
+    app.include_router(notify_console.router)
     app.mount("/static", StaticFiles(directory=resource_dir("static")), name="static")
 
     @app.get("/healthz", tags=["operations"], summary="Liveness")

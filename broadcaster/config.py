@@ -61,6 +61,66 @@ class Settings(BaseSettings):
     map_tiles_attribution: str = Field(
         "© OpenStreetMap contributors", max_length=300, description="the credit shown on the tiles"
     )
+    # Notifications (docs/notifications.md).
+    public_url: str = Field(
+        "http://127.0.0.1:8000",
+        description="the absolute base URL readers use, for links in notifications (e-mail, Web Push)",
+    )
+    smtp_url: str = Field(
+        "",
+        description="smtp://host:port or smtps://user:pass@host:port for e-mail notifications (empty: off)",
+    )
+    mail_from: str = Field(
+        "", description="the sender address of notification e-mails, e.g. alerts@example.org"
+    )
+    vapid_private_key: str | None = Field(
+        None,
+        description="the Web Push (VAPID) private key, PEM or base64url (default: one is made on first "
+        "start and kept in the store)",
+    )
+    vapid_subject: str = Field(
+        "mailto:admin@example.org", description="VAPID contact for push services: a mailto: or https: URL"
+    )
+    email_min_interval: float = Field(
+        600.0,
+        ge=0,
+        description="seconds between two e-mails about one incident to one subscriber (coalesced)",
+    )
+    push_allow_private: bool = Field(
+        False,
+        description="accept Web Push endpoints on private addresses and plain http (tests, a LAN push "
+        "service)",
+    )
+    subscribe_limit: int = Field(
+        20, ge=1, description="subscription requests one client address may make per window (429 beyond)"
+    )
+    subscribe_window: float = Field(600.0, gt=0, description="that window, in seconds")
+    notify_concurrency: int = Field(
+        50, ge=1, le=1000, description="notifications sent at once per channel (bounded concurrency)"
+    )
+
+    @field_validator("public_url")
+    @classmethod
+    def _public_url(cls, value: str) -> str:
+        if not re.fullmatch(r"https?://[^\s/?#]+(/[^\s?#]*)?", value):
+            raise ValueError(
+                "public_url must be an absolute http:// or https:// URL, e.g. https://alerts.example.org"
+            )
+        return value.rstrip("/")
+
+    @field_validator("smtp_url")
+    @classmethod
+    def _smtp_url(cls, value: str) -> str:
+        if value and not re.fullmatch(r"smtps?://\S+", value):
+            raise ValueError("smtp_url must be smtp://host:port or smtps://user:pass@host:port (or empty)")
+        return value
+
+    @field_validator("vapid_subject")
+    @classmethod
+    def _vapid_subject(cls, value: str) -> str:
+        if not value.startswith(("mailto:", "https://")):
+            raise ValueError("vapid_subject must be a mailto: or https: URL")
+        return value
 
     @field_validator("map_tiles")
     @classmethod

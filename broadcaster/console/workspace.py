@@ -95,7 +95,7 @@ async def workspace(
         "user": user,
         "incident": incident,
         "updates": incident.updates_newest_first(),
-        "watchers": hub.watchers(incident_log(incident_id)),
+        "watchers": await watchers(request, hub, incident_log(incident_id)),
         "overdue": overdue_minutes(incident),
         "nonce": secrets.token_urlsafe(12),
         "promises": PROMISES,
@@ -111,9 +111,22 @@ async def workspace(
         if incident.area_shape
         else None,
         "questions": await board.section(incident_id) if (board := _questions(request)) else None,
+        "notify": await panel.section(incident) if (panel := _notify(request)) else None,
+        "request_path": request.url.path,
         **choices(),
     }
     return render(request, "console/workspace.html", context, settings, status=status)
+
+
+async def watchers(request: Request, hub: Hub, log_name: str) -> int:
+    """Readers of the log on every server process (``app.state.presence``), else on this one."""
+    presence = getattr(request.app.state, "presence", None)
+    return await presence.watchers(log_name) if presence is not None else hub.watchers(log_name)
+
+
+def _notify(request: Request) -> Any:
+    """The notifications panel (``broadcaster.notify.console``, above the console: on app.state)."""
+    return getattr(request.app.state, "notify_panel", None)
 
 
 def _questions(request: Request) -> Any:
@@ -143,6 +156,7 @@ async def dashboard(
         "scheduled": [s for s in await scheduled_items(request, None) if s.status in {"draft", "scheduled"}],
         "webhook_notices": await webhook_notices(request) if user.operator.admin else [],
         "questions_waiting": await board.waiting() if (board := _questions(request)) else {},
+        "notify_totals": await p.totals() if user.operator.admin and (p := _notify(request)) else None,
     }
     return render(request, "console/dashboard.html", context, settings)
 
@@ -222,9 +236,11 @@ async def post_update(incident_id: IncidentId, desk: DeskDep) -> Response:
             )  # fmt: skip
             return str(item.id)
         await desk.request.app.state.schedules.check_key_unused(desk.user.actor, nonce)
+        chosen = {"1": True, "0": False}.get(str(form.get("notify") or ""))  # "": the API's default
         done = await desk.publisher.post_update(
-            incident_id, body, promise, desk.user.actor, nonce, photos=attached, translations=translations
-        )
+            incident_id, body, promise, desk.user.actor, nonce, photos=attached, translations=translations,
+            **({} if chosen is None else {"notify": chosen}),
+        )  # fmt: skip
         return str(done.event.decode()["data"]["id"])
 
     sent = await desk.request.form()

@@ -149,3 +149,115 @@ class Plane:
 def plane_for(box: Box) -> Plane:
     """The local plane to draw a box on, around its centre."""
     return Plane(box.center)
+
+
+# --- areas against areas (following an area: does an incident's area meet a subscriber's circle?) ---
+
+_PIECE_KM = 2.0
+"""Polygon edges are followed in pieces this long (at most :data:`_MAX_PIECES` per edge): an
+edge is a straight line on the latitude/longitude plane, which near the poles is far from the
+great circle between its ends."""
+_MAX_PIECES = 256
+
+
+def _unit(lat: float, lon: float) -> tuple[float, float, float]:
+    p, lam = math.radians(lat), math.radians(lon)
+    return math.cos(p) * math.cos(lam), math.cos(p) * math.sin(lam), math.sin(p)
+
+
+def _cross(a: tuple[float, float, float], b: tuple[float, float, float]) -> tuple[float, float, float]:
+    return a[1] * b[2] - a[2] * b[1], a[2] * b[0] - a[0] * b[2], a[0] * b[1] - a[1] * b[0]
+
+
+def _dot(a: tuple[float, float, float], b: tuple[float, float, float]) -> float:
+    return a[0] * b[0] + a[1] * b[1] + a[2] * b[2]
+
+
+def _arc_m(a: tuple[float, float, float], b: tuple[float, float, float]) -> float:
+    """The great-circle distance between two unit vectors, in metres."""
+    return EARTH_RADIUS_M * math.atan2(math.sqrt(_dot(n := _cross(a, b), n)), _dot(a, b))
+
+
+def distance_to_arc_m(p: Point, a: Point, b: Point) -> float:
+    """The great-circle distance from ``p`` to the shorter great-circle arc a-b, in metres.
+    Exact on the sphere: at the poles and across the antimeridian alike."""
+    up, ua, ub = _unit(*p), _unit(*a), _unit(*b)
+    normal = _cross(ua, ub)
+    size = math.sqrt(_dot(normal, normal))
+    ends = min(_arc_m(up, ua), _arc_m(up, ub))
+    if size < 1e-15:  # a and b are one point (or opposite: never for an area's edge)
+        return ends
+    n = (normal[0] / size, normal[1] / size, normal[2] / size)
+    # The foot of the perpendicular lies on the arc when it is on the inner side of both ends.
+    if _dot(_cross(ua, up), n) >= 0 and _dot(_cross(up, ub), n) >= 0:
+        return EARTH_RADIUS_M * abs(math.asin(max(-1.0, min(1.0, _dot(up, n)))))
+    return ends
+
+
+def unwrap(points: Sequence[Point], lon: float) -> list[Point]:
+    """The ring with its longitudes made continuous (no edge jumps more than 180 degrees:
+    a polygon drawn across the antimeridian), shifted by a multiple of 360 so that it lies
+    nearest to ``lon``."""
+    ring: list[Point] = []
+    for lat, p_lon in points:
+        if ring:
+            previous = ring[-1][1]
+            p_lon += 360.0 * round((previous - p_lon) / 360.0)
+        ring.append((lat, p_lon))
+    lons = [p[1] for p in ring]
+    middle = (min(lons) + max(lons)) / 2
+    shift = 360.0 * round((lon - middle) / 360.0)
+    return [(lat, p_lon + shift) for lat, p_lon in ring]
+
+
+def _edge_pieces(a: Point, b: Point) -> list[Point]:
+    """Points along the straight (latitude/longitude plane) edge a-b, ends included."""
+    count = min(_MAX_PIECES, max(1, math.ceil(distance_m(*a, *b) / 1000.0 / _PIECE_KM)))
+    return [(a[0] + (b[0] - a[0]) * i / count, a[1] + (b[1] - a[1]) * i / count) for i in range(count + 1)]
+
+
+def polygon_distance_m(points: Sequence[Point], lat: float, lon: float) -> float:
+    """0 when the point is inside the polygon, else the distance to its nearest edge in
+    metres; across the antimeridian and near the poles too (see :func:`unwrap`)."""
+    ring = unwrap(points, lon)
+    if in_polygon(ring, lat, lon):
+        return 0.0
+    best = math.inf
+    for i in range(1, len(ring)):
+        piece = _edge_pieces(ring[i - 1], ring[i])
+        for j in range(1, len(piece)):
+            best = min(best, distance_to_arc_m((lat, lon), piece[j - 1], piece[j]))
+    return best
+
+
+def circles_meet(a: JSON, b: JSON) -> bool:
+    """Whether two circles (``{"center": [lat, lon], "radius_km"}``) overlap or touch."""
+    (lat1, lon1), (lat2, lon2) = a["center"], b["center"]
+    reach = (float(a["radius_km"]) + float(b["radius_km"])) * 1000.0
+    return distance_m(float(lat1), float(lon1), float(lat2), float(lon2)) <= reach
+
+
+def circle_meets_polygon(circle: JSON, points: Sequence[Point]) -> bool:
+    """Whether a circle overlaps or touches a polygon (one inside the other counts)."""
+    lat, lon = float(circle["center"][0]), float(circle["center"][1])
+    radius = float(circle["radius_km"]) * 1000.0
+    # A cheap refusal first: the polygon's edges are straight on the latitude/longitude plane,
+    # so its latitudes and (unwrapped) longitudes lie between its corners'.
+    reach = radius / EARTH_RADIUS_M  # the circle's angular radius
+    ring = unwrap(points, lon)
+    lats, lons = [p[0] for p in ring], [p[1] for p in ring]
+    dlat = math.degrees(reach)
+    if lat + dlat < min(lats) or lat - dlat > max(lats):
+        return False
+    if abs(lat) + dlat < 90.0:  # else the circle holds a pole: every longitude
+        dlon = math.degrees(math.asin(min(1.0, math.sin(reach) / math.cos(math.radians(lat)))))
+        if lon + dlon < min(lons) or lon - dlon > max(lons):
+            return False
+    return polygon_distance_m(points, lat, lon) <= radius
+
+
+def areas_meet(shape: JSON, circle: JSON) -> bool:
+    """Whether an incident's area (a circle or a polygon) meets a subscriber's circle."""
+    if shape.get("type") == "circle":
+        return circles_meet(shape, circle)
+    return circle_meets_polygon(circle, points_of(shape))

@@ -317,9 +317,9 @@ def decide_post(
     now: datetime,
     photos: list[JSON] | None = None,
     translations: dict[str, JSON] | None = None,
+    notify: bool | None = None,
 ) -> Decision:
-    """``translations``: ``{tag: {"body", "html"}}``; ValueError when one is in the
-    incident's own language."""
+    """``translations``: ``{tag: {"body", "html"}}``; ``notify`` None: see notify.rules."""
     if inc.state != LIVE:
         raise RuleViolation("the incident is resolved: reopen it before posting an update")
     if update_id in inc.updates:
@@ -333,6 +333,7 @@ def decide_post(
         "next_update_at": next_update_at,
         "photos": photos or [],
         **({"translations": translations} if translations else {}),
+        "notify": (not inc.updates or next_update_at is not None) if notify is None else notify,
     }
 
 

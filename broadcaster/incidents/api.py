@@ -93,7 +93,7 @@ async def post_update(
     try:
         done = await publisher.post_update(
             incident_id, body.body, body.next_update_at, operator, key, photos=attached,
-            translations=body.translations,
+            translations=body.translations, notify=body.notify,
         )  # fmt: skip
     except ValueError as exc:  # the message names the field
         raise HTTPException(422, str(exc)) from exc

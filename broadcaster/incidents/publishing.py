@@ -120,8 +120,10 @@ class Publisher:
         idem_key: str | None,
         photos: list[JSON] | None = None,
         translations: dict[str, str] | None = None,
+        notify: bool | None = None,
     ) -> Appended:
-        """``translations``: the body in other languages, by language tag.
+        """``translations``: the body in other languages, by language tag. ``notify``: see
+        :func:`broadcaster.core.timeline.decide_post` (None: the default).
 
         Raises ValueError for a bad field (the message names it: a past promise time, a
         translation in the incident's own language), plus what :meth:`_command` raises.
@@ -135,7 +137,9 @@ class Publisher:
         update_id = secrets.token_hex(4)
         return await self._command(
             incident_id,
-            lambda inc: tl.decide_post(inc, update_id, body, html, promise, utc_now(), photos, rendered),
+            lambda inc: tl.decide_post(
+                inc, update_id, body, html, promise, utc_now(), photos, rendered, notify
+            ),
             EventType.UPDATE_POSTED,
             by,
             idem_key,

@@ -9,6 +9,7 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    StrictBool,
     StrictFloat,
     StringConstraints,
     field_validator,
@@ -194,6 +195,11 @@ class UpdateIn(Strict):
         default_factory=list, max_length=6, description="ids of photos uploaded to /api/photos"
     )
     translations: Translations = Field(default_factory=dict)
+    notify: StrictBool | None = Field(
+        None,
+        description="notify those following only important updates (default: true for the first "
+        "update and for an update with next_update_at)",
+    )
 
     _body = field_validator("body")(_not_blank)
     _translations = field_validator("translations")(check_translations)

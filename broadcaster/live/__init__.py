@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from broadcaster.live.deps import HubDep
 from broadcaster.live.hub import Closed, Hub, Opening, Overflow, Subscription
+from broadcaster.live.presence import Presence
 
 __all__ = [
     "Closed",
@@ -11,5 +12,6 @@ __all__ = [
     "HubDep",
     "Opening",
     "Overflow",
+    "Presence",
     "Subscription",
 ]

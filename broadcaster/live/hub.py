@@ -380,8 +380,10 @@ class Hub:
         return self.has_events(log_name) or await self.backend.head(log_name) > 0
 
     def watchers(self, log_name: str) -> int:
-        channel = self._channels.get(log_name)
-        return len(channel.subs) if channel else 0
+        return len(channel.subs) if (channel := self._channels.get(log_name)) else 0
+
+    def counts(self) -> dict[str, int]:
+        return {name: len(channel.subs) for name, channel in self._channels.items() if channel.subs}
 
     async def aclose(self) -> None:
         """Close every reader (they resume elsewhere) and stop background work."""

@@ -15,73 +15,35 @@
   jitter (:func:`broadcaster.webhooks.rules.backoff`); an endpoint failing for
   ``webhook_give_up_seconds`` is disabled and the administrators are told.
 * **Prompt.** Events this process sees (every event with SQLite; with Redis those it
-  appends itself or follows live) ring the workers at once through :class:`Tap`; the
+  appends itself or follows live) ring the workers at once through the relay's ``Tap``; the
   heads of all incident logs are polled every ``webhook_poll_seconds`` for the rest.
+
+The lease, the cursors, the compare-and-set, the order and the wake-ups are
+:mod:`broadcaster.relay`'s, shared with notifications; this module and :mod:`worker` say
+what is delivered and how.
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import logging
-import os
-import secrets
-import socket
-import time
+from functools import partial
 
 from broadcaster.config import Settings
-from broadcaster.stores.base import Backend, BackendError, Listener
-from broadcaster.webhooks.heads import Heads, Tap
+from broadcaster.relay import Relay
+from broadcaster.stores.base import Backend
 from broadcaster.webhooks.registry import Webhooks
 from broadcaster.webhooks.worker import Worker, lease_key
 
-CLAIM_RETRY = 1.0
-"""Seconds between attempts to take an endpoint another process holds."""
 
-log = logging.getLogger("incidents.webhooks")
-
-
-class Deliverer:
+class Deliverer(Relay):
     """This process's part of webhook delivery: it takes free endpoints and runs a
-    :class:`Worker` for each one it holds."""
+    :class:`Worker` for each one it holds (a :class:`broadcaster.relay.Relay`)."""
 
     def __init__(self, backend: Backend, settings: Settings) -> None:
-        self.backend = backend
+        super().__init__(backend, "webhooks", settings.webhook_lease_seconds, settings.webhook_poll_seconds)
         self.settings = settings
         self.webhooks = Webhooks(backend, settings.webhook_log_keep)
-        self.heads = Heads(backend)
-        self.process = f"{socket.gethostname()}:{os.getpid()}"
-        self.owner = f"{self.process}:{secrets.token_hex(4)}"
-        self.workers: dict[str, asyncio.Task[None]] = {}
-        self._running: dict[str, Worker] = {}
-        self._not_before: dict[str, float] = {}
         self._exercise: dict[str, bool] = {}
-        self._wake = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
-        self._stopping = False
-        self.webhooks.on_change = self._wake.set
-
-    def tap(self, inner: Listener) -> Tap:
-        """The listener to give the backend in front of ``inner`` (the hub)."""
-        return Tap(inner, self.heads)
-
-    async def start(self) -> None:
-        if self._task is None:
-            self._stopping = False
-            self._task = asyncio.create_task(self._run(), name="webhooks")
-
-    async def aclose(self) -> None:
-        """Stop every worker (their leases are released, so another process takes
-        over at once) and the loop. An unanswered request counts as not delivered."""
-        self._stopping = True
-        task, self._task = self._task, None
-        if task is not None:  # first the loop, so that it takes no endpoint meanwhile
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-        for worker in list(self.workers.values()):
-            worker.cancel()
-        await asyncio.gather(*self.workers.values(), return_exceptions=True)
+        self.webhooks.on_change = self.wake
 
     async def exercise(self, log_name: str) -> bool:
         """Whether the incident is a drill (fixed when it is opened)."""
@@ -90,57 +52,15 @@ class Deliverer:
             self._exercise[log_name] = bool(first and first[0].decode()["data"].get("exercise"))
         return self._exercise[log_name]
 
-    async def _run(self) -> None:
-        while not self._stopping:
-            self._wake.clear()
-            try:
-                await self.tick()
-            except BackendError as exc:
-                log.warning("webhooks: store unavailable (%s); trying again", exc)
-            except Exception:
-                log.exception("webhooks: unexpected error; going on")
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(self.settings.webhook_poll_seconds):
-                    await self._wake.wait()
-
     async def tick(self) -> None:
-        """Catch up with the registry, take free endpoints, poll the heads."""
+        """Catch up with the registry, take free endpoints (the heads are polled by the relay)."""
         seen = self.webhooks.seq
         endpoints = await self.webhooks.refresh()
         if self.webhooks.seq != seen:
-            for worker in self._running.values():
-                worker.registry_bell.set()
+            for worker in self.running.values():
+                worker.change_bell.set()
         for endpoint in list(endpoints.values()):
-            if self._stopping:
+            if self.stopping:
                 return
-            busy = endpoint.id in self.workers or self._not_before.get(endpoint.id, 0.0) > time.monotonic()
-            if endpoint.enabled and not busy:
-                await self._take(endpoint.id)
-        if self.workers:
-            await self.heads.poll()
-
-    async def _take(self, endpoint_id: str) -> None:
-        claimed_at = time.monotonic()
-        if not await self.backend.claim(
-            lease_key(endpoint_id), self.owner, self.settings.webhook_lease_seconds
-        ):
-            self._not_before[endpoint_id] = time.monotonic() + CLAIM_RETRY
-            return
-        if not self.workers:  # heads are polled only while a worker runs: they may be stale
-            await self.heads.poll()
-        worker = Worker(self, endpoint_id, claimed_at)
-        task = asyncio.create_task(self._guard(worker), name=f"webhook worker {endpoint_id}")
-        self.workers[endpoint_id], self._running[endpoint_id] = task, worker
-
-    async def _guard(self, worker: Worker) -> None:
-        try:
-            await worker.run()
-        except BackendError as exc:
-            log.warning("webhook %s: store unavailable (%s); retrying", worker.id, exc)
-        except Exception:
-            log.exception("webhook %s: unexpected error; retrying", worker.id)
-        finally:
-            self.workers.pop(worker.id, None)
-            self._running.pop(worker.id, None)
-            self._not_before[worker.id] = time.monotonic() + CLAIM_RETRY
-            self._wake.set()
+            if endpoint.enabled and self.free(endpoint.id):
+                await self.take(endpoint.id, lease_key(endpoint.id), partial(Worker, self, endpoint.id))

@@ -8,8 +8,8 @@ store and :mod:`broadcaster.webhooks.delivery` sends.
 The registry is one append-only log, ``webhooks:all`` (``webhook.registered``,
 ``webhook.disabled``, ``webhook.enabled``, ``webhook.deleted``); :func:`fold` turns it
 into :class:`Endpoint` values. An endpoint's delivery progress (a cursor per incident,
-the failure streak) is a separate document, :class:`Progress`, written after every
-acknowledged event.
+the failure streak) is a separate document, a :class:`broadcaster.relay.Progress`, written
+after every acknowledged event.
 """
 
 from __future__ import annotations
@@ -17,22 +17,23 @@ from __future__ import annotations
 import hashlib
 import hmac
 import ipaddress
-import math
 from collections.abc import Iterable
-from dataclasses import asdict, dataclass, field
-from datetime import datetime
+from dataclasses import asdict, dataclass
 from enum import StrEnum
 from urllib.parse import urlsplit
 
 from broadcaster.core import text
-from broadcaster.core.events import EventType, dumps, parse_time
+from broadcaster.core.events import EventType, dumps
 from broadcaster.core.timeline import RuleViolation
 from broadcaster.core.types import JSON
+from broadcaster.relay import MAX_REASON as MAX_REASON  # delivery progress and retry timing: the relay's
+from broadcaster.relay import Progress as Progress
+from broadcaster.relay import backoff as backoff
+from broadcaster.relay import gives_up as gives_up
 
 LOG = "webhooks:all"
 ALL = "*"
 MAX_URL = 2000
-MAX_REASON = 500
 SECRET_PREFIX = "whsec_"
 SIGNATURE_HEADER = "X-Incidents-Signature"
 
@@ -229,62 +230,6 @@ def decide_delete(endpoint: Endpoint) -> Decision:
     """Raises RuleViolation if it is deleted already."""
     _move(endpoint, State.DELETED)
     return WebhookEvent.DELETED, {"id": endpoint.id}
-
-
-# --- delivery progress ---------------------------------------------------------------
-
-
-@dataclass
-class Progress:
-    """How far an endpoint got: per incident log, the last seq it acknowledged (or that
-    its filter skipped); and the current failure streak (all on the same event, since
-    an endpoint never gets event N+1 of an incident before N)."""
-
-    cursors: dict[str, int] = field(default_factory=dict)
-    failures: int = 0
-    failing_since: str | None = None
-    retry_at: str | None = None
-    last_error: str | None = None
-    last_success_at: str | None = None
-
-    @classmethod
-    def from_json(cls, value: JSON) -> Progress:
-        known = {k: value[k] for k in ("failures", "failing_since", "retry_at", "last_error",
-                                       "last_success_at") if k in value}  # fmt: skip
-        return cls(cursors={str(k): int(v) for k, v in value.get("cursors", {}).items()}, **known)
-
-    def to_json(self) -> JSON:
-        return asdict(self)
-
-    def status(self) -> JSON:
-        """What a listing shows (the cursors are internal)."""
-        return {k: v for k, v in self.to_json().items() if k != "cursors"}
-
-    def succeeded(self, log: str, seq: int, now: str) -> None:
-        self.cursors[log] = seq
-        self.failures, self.failing_since, self.retry_at, self.last_error = 0, None, None, None
-        self.last_success_at = now
-
-    def failed(self, error: str, now: str, retry_at: str) -> None:
-        self.failures += 1
-        self.failing_since = self.failing_since or now
-        self.last_error, self.retry_at = error[:MAX_REASON], retry_at
-
-
-def backoff(failures: int, first: float, cap: float, rand: float) -> float:
-    """Seconds before the next attempt after ``failures`` failures in a row: ``first``
-    doubling each time, at most ``cap``, with "equal jitter" (``rand`` in [0, 1): a half
-    of the delay is random) so that many endpoints failing together spread out."""
-    exponent = min(max(failures - 1, 0), 64)
-    delay = min(cap, first * math.pow(2, exponent))
-    return delay / 2 + delay / 2 * rand
-
-
-def gives_up(progress: Progress, now: datetime, give_up_seconds: float) -> bool:
-    """Whether an endpoint failing since ``progress.failing_since`` must be disabled."""
-    if progress.failing_since is None:
-        return False
-    return (now - parse_time(progress.failing_since)).total_seconds() >= give_up_seconds
 
 
 # --- the request ---------------------------------------------------------------------

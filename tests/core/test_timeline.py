@@ -270,6 +270,17 @@ def test_decide_open_takes_exactly_the_incident_fields() -> None:
     assert data == {**OPEN_FIELDS, **tl.FIELD_DEFAULTS}  # the alert fields, when left out
 
 
+def test_decide_post_notify_defaults_and_overrides() -> None:
+    inc = opened().fold()
+    assert inc is not None
+    assert tl.decide_post(inc, "u1", "A", "", None, NOW)[1]["notify"] is True  # the first update
+    assert tl.decide_post(inc, "u1", "A", "", None, NOW, notify=False)[1]["notify"] is False
+    tl.apply(inc, event(2, "update.posted", tl.decide_post(inc, "u1", "A", "", None, NOW)[1]))
+    assert tl.decide_post(inc, "u2", "B", "", None, NOW)[1]["notify"] is False
+    assert tl.decide_post(inc, "u2", "B", "", at(60), NOW)[1]["notify"] is True  # promises the next
+    assert tl.decide_post(inc, "u2", "B", "", None, NOW, notify=True)[1]["notify"] is True
+
+
 def test_decide_post() -> None:
     type_, data = tl.decide_post(opened().fold(), "u1", "A", "<p>A</p>", at(60), NOW)
     assert type_ == "update.posted"
@@ -280,6 +291,7 @@ def test_decide_post() -> None:
         "published_at": "2026-11-22T07:00:00.000Z",
         "next_update_at": at(60),
         "photos": [],
+        "notify": True,  # the first update notifies, unless the operator says not to (issue 14)
     }
     photo = {
         "id": "a" * 24,

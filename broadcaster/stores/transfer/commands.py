@@ -30,7 +30,7 @@ async def export_command(args: argparse.Namespace) -> int:
     url = _configured(args.backend)
     if args.output == "-":
         async with opened(url, must_exist=True) as (backend, layout):
-            await export_store(backend, layout, sys.stdout.buffer)
+            await export_store(backend, layout, sys.stdout.buffer, include_personal=args.include_personal)
         sys.stdout.flush()
         return 0
     target = Path(args.output)
@@ -38,7 +38,7 @@ async def export_command(args: argparse.Namespace) -> int:
     try:
         with partial.open("wb") as out:
             async with opened(url, must_exist=True) as (backend, layout):
-                await export_store(backend, layout, out)
+                await export_store(backend, layout, out, include_personal=args.include_personal)
             out.flush()
             os.fsync(out.fileno())
         partial.replace(target)  # a file under the given name is always a complete export
@@ -107,6 +107,11 @@ def add_parsers(commands: Any, backend_help: str) -> None:
     export = commands.add_parser("export", help="write every log, document and photo as JSON Lines")
     export.add_argument("--backend", help=backend_help)
     export.add_argument("--output", "-o", default="-", help="file to write (default -: stdout)")
+    export.add_argument(
+        "--include-personal",
+        action="store_true",
+        help="include subscribers' e-mail addresses and push endpoints (left out by default)",
+    )
     imp = commands.add_parser("import", help="load an export into an empty store, then verify it")
     imp.add_argument("--backend", help=backend_help)
     imp.add_argument("--input", "-i", default="-", help="export file to read (default -: stdin)")

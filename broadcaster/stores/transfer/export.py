@@ -26,14 +26,32 @@ from broadcaster.stores.transfer.verify import Inventory, list_logs
 # --- export -------------------------------------------------------------------------------------------
 
 
-async def export_store(backend: Backend, layout: Layout, out: IO[bytes]) -> Inventory:
+PERSONAL_PREFIXES = ("subscription-personal:", "notify:key")
+"""Documents holding personal data (subscribers' e-mail addresses and push endpoints), and the
+key of the subscribers' hashes (with it, anyone could test whether an address subscribed):
+left out of an export unless asked for (``incidents export --include-personal``)."""
+PERSONAL_NOTE = (
+    "personal data of subscribers (subscription-personal:*, notify:key; --include-personal carries it)"
+)
+
+
+def is_personal(key: str) -> bool:
+    return key.startswith(PERSONAL_PREFIXES)
+
+
+async def export_store(
+    backend: Backend, layout: Layout, out: IO[bytes], *, include_personal: bool = True
+) -> Inventory:
     """Write everything in the store to ``out`` as JSON Lines; returns what was written.
+    ``include_personal``: False leaves out the documents of :data:`PERSONAL_PREFIXES`.
 
     Each log is read once, so its events, head, count and checksum agree even while a
     server keeps appending (events appended after a log was read are not in the export).
     """
     logs = await list_logs(backend, layout)
     doc_keys, blob_keys = await layout.doc_keys(), await layout.blob_keys()
+    if not include_personal:
+        doc_keys = [key for key in doc_keys if not is_personal(key)]
     kinds = sorted({split_log(log)[0] for log, _ in logs} | set(KNOWN_KINDS))
     total = sum([await backend.head(log) for log, _ in logs])
     progress = Progress("export", total, "events")
@@ -46,7 +64,7 @@ async def export_store(backend: Backend, layout: Layout, out: IO[bytes]) -> Inve
                 "source": mask_url(backend.url),
                 "exported_at": format_time(utc_now()),
                 "kinds": kinds,
-                "not_carried": NOT_CARRIED,
+                "not_carried": NOT_CARRIED + ([] if include_personal else [PERSONAL_NOTE]),
             }
         )
     )

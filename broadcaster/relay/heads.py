@@ -1,5 +1,6 @@
 """What a process knows of the incident logs' heads, and the tap that keeps it current: the
-bells that wake webhook workers when an incident has something new."""
+bells that wake followers (webhook workers, notification channels) when an incident has
+something new."""
 
 from __future__ import annotations
 

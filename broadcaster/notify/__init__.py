@@ -1,0 +1,13 @@
+"""Notifications for people who are not watching: subscriptions by incident or by area,
+delivered by Web Push and e-mail (see docs/notifications.md)."""
+
+from broadcaster.notify.types import Channel, ChannelName, Level, Notice, Outcome, Result, Subscription
+
+__all__ = ["Channel", "ChannelName", "Level", "Notice", "Outcome", "Result", "Subscription"]
+
+# H1: rules, subscriptions, keys.
+from broadcaster.notify.rules import importance, notice
+from broadcaster.notify.subscriptions import Subscriptions
+from broadcaster.notify.vapid import application_server_key, load_vapid
+
+__all__ += ["Subscriptions", "application_server_key", "importance", "load_vapid", "notice"]

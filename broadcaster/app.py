@@ -40,12 +40,12 @@ from broadcaster.live.presence import Presence
 from broadcaster.media import photos
 from broadcaster.media import routes as media
 from broadcaster.notify import api as notify_api
+from broadcaster.notify import console as notify_console
+from broadcaster.notify import follow_pages
 from broadcaster.notify import pages as notify_pages
 from broadcaster.notify.dispatch import Notifier
 from broadcaster.notify.subscriptions import Subscriptions
 from broadcaster.notify.vapid import load_vapid
-from broadcaster.notify import console as notify_console
-from broadcaster.notify import follow_pages
 from broadcaster.questions import api as question_api
 from broadcaster.questions import console as question_console
 from broadcaster.questions import pages as question_pages

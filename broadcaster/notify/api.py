@@ -49,11 +49,7 @@ async def push_key(request: Request) -> dict[str, str]:
     return {"public_key": application_server_key(request.app.state.vapid)}
 
 
-async def _checked(request: Request, settings: Any, publisher: Any) -> SubscriptionRequest:
-    try:
-        body = json.loads(await request.body())
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise HTTPException(422, "body: must be a JSON object") from exc
+async def _checked(body: Any, settings: Any, publisher: Any) -> SubscriptionRequest:
     with bad_fields():
         checked = check_request(body, settings.push_allow_private)
     if checked.incident is not None:
@@ -69,6 +65,40 @@ async def _checked(request: Request, settings: Any, publisher: Any) -> Subscript
     return checked
 
 
+async def create_subscription(
+    body: Any, client: str, subs: Subscriptions, backend: Any, settings: Any, publisher: Any
+) -> tuple[int, dict[str, str]]:
+    """Subscribe as ``POST /api/subscriptions`` does (the no-JS follow form calls this too):
+    the status (201 Web Push, 202 e-mail to confirm) and ``{"id", "manage_url"}``.
+
+    Raises:
+        RateLimited: too many requests from ``client`` or mails to that address (429).
+        HTTPException: 422 naming the field, 503 when e-mail cannot be sent; nothing is kept.
+    """
+    await hit(backend, f"ratelimit:subscribe:{client}", settings.subscribe_limit, settings.subscribe_window)
+    checked = await _checked(body, settings, publisher)
+    if checked.channel == ChannelName.EMAIL:
+        subscriber = await subs.subscriber_of(checked.channel, checked.address)
+        await hit(backend, f"ratelimit:confirm-mail:{subscriber}", MAILS_PER_ADDRESS, MAIL_WINDOW)
+    sub, token = await subs.create(checked)
+    personal = {**checked.personal, "token": token}
+    manage = subs.manage_url(sub, personal)
+    if checked.channel != ChannelName.EMAIL:
+        return 201, {"id": sub.id, "manage_url": manage}
+    try:
+        await mail.send_confirmation(
+            settings, str(checked.personal["email"]), sub.lang, subs.confirm_url(token), manage
+        )
+    except mail.MailError as exc:
+        await subs.remove(sub.id, "unconfirmed")
+        log.warning("confirmation mail for subscription %s not sent: %s", sub.id, exc)
+        raise HTTPException(
+            503, "the confirmation e-mail could not be sent; nothing was kept, try again later",
+            {"Retry-After": "60"},
+        ) from exc  # fmt: skip
+    return 202, {"id": sub.id, "manage_url": manage}
+
+
 @router.post(
     "/api/subscriptions",
     status_code=201,
@@ -81,29 +111,13 @@ async def subscribe(
 ) -> dict[str, str]:  # fmt: skip
     """Body: ``{"channel", "incident" | "area", "level", "lang", "drills", "email" | "push"}``
     (docs/notifications.md). Answers ``{"id", "manage_url"}``."""
+    try:
+        body = json.loads(await request.body())
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise HTTPException(422, "body: must be a JSON object") from exc
     client = request.client.host if request.client else "unknown"
-    await hit(backend, f"ratelimit:subscribe:{client}", settings.subscribe_limit, settings.subscribe_window)
-    checked = await _checked(request, settings, publisher)
-    if checked.channel == ChannelName.EMAIL:
-        subscriber = await subs.subscriber_of(checked.channel, checked.address)
-        await hit(backend, f"ratelimit:confirm-mail:{subscriber}", MAILS_PER_ADDRESS, MAIL_WINDOW)
-    sub, token = await subs.create(checked)
-    personal = {**checked.personal, "token": token}
-    manage = subs.manage_url(sub, personal)
-    if checked.channel == ChannelName.EMAIL:
-        try:
-            await mail.send_confirmation(
-                settings, str(checked.personal["email"]), sub.lang, subs.confirm_url(token), manage
-            )
-        except mail.MailError as exc:
-            await subs.remove(sub.id, "unconfirmed")
-            log.warning("confirmation mail for subscription %s not sent: %s", sub.id, exc)
-            raise HTTPException(
-                503, "the confirmation e-mail could not be sent; nothing was kept, try again later",
-                {"Retry-After": "60"},
-            ) from exc  # fmt: skip
-        response.status_code = 202
-    return {"id": sub.id, "manage_url": manage}
+    response.status_code, answer = await create_subscription(body, client, subs, backend, settings, publisher)
+    return answer
 
 
 @router.delete(

@@ -1,8 +1,9 @@
 """The citizen's "Notify me" without JavaScript, and the service worker's URL.
 
 ``templates/_follow.html`` (under the timeline) posts a plain form to ``/incidents/{id}/follow``.
-The form becomes the body ``POST /api/subscriptions`` takes, and goes through that same route
-(in process, with the reader's address, so the checks and rate limits are the API's own): an
+The form becomes the body ``POST /api/subscriptions`` takes, and goes through the same code
+(:func:`broadcaster.notify.api.create_subscription`, with the reader's address, so the checks and
+rate limits are the API's own): an
 e-mail subscription answers with a page "check your mail", a problem with the form again, the
 problem said and what was typed kept. Web Push needs JavaScript (``static/follow.js``).
 
@@ -12,17 +13,17 @@ problem said and what was typed kept. Web Push needs JavaScript (``static/follow
 from __future__ import annotations
 
 import math
-from typing import Any
 
-import httpx
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import FileResponse, HTMLResponse, Response
 
 from broadcaster import i18n
+from broadcaster.accounts import RateLimited
 from broadcaster.core.geometry import bounding_box
 from broadcaster.core.timeline import Incident
 from broadcaster.core.types import JSON
 from broadcaster.incidents import IncidentId, PublisherDep
+from broadcaster.notify.api import create_subscription
 from broadcaster.web.deps import SettingsDep
 from broadcaster.web.rendering import language, render, resource_dir
 
@@ -86,32 +87,6 @@ def subscription_body(incident: Incident, values: dict[str, str], lang: str) -> 
     return body
 
 
-async def _subscribe(request: Request, body: JSON) -> httpx.Response:
-    """``POST /api/subscriptions`` inside this process, as the reader (their address)."""
-    client = (request.client.host, request.client.port) if request.client else ("127.0.0.1", 0)
-    transport = httpx.ASGITransport(app=request.app, client=client)
-    async with httpx.AsyncClient(transport=transport, base_url="http://follow.internal") as http:
-        headers = {
-            "Accept": "application/json",
-            "Accept-Language": request.headers.get("accept-language", ""),
-        }
-        return await http.post("/api/subscriptions", json=body, headers=headers)
-
-
-def _detail(answer: httpx.Response) -> str:
-    try:
-        detail: Any = answer.json().get("detail")
-    except ValueError:
-        return ""
-    if isinstance(detail, list):
-        return "; ".join(
-            f"{'.'.join(str(p) for p in d.get('loc', [])[1:])}: {d.get('msg', '')}"
-            for d in detail
-            if isinstance(d, dict)
-        )
-    return str(detail or "")
-
-
 @router.post("/incidents/{incident_id}/follow", response_class=HTMLResponse)
 async def follow_from_form(
     request: Request, incident_id: IncidentId, publisher: PublisherDep, settings: SettingsDep
@@ -130,16 +105,18 @@ async def follow_from_form(
         body = subscription_body(incident, values, lang)
     except FormProblem as exc:
         return page(422, gettext(str(exc)))
-    answer = await _subscribe(request, body)
-    if answer.status_code in (201, 202):
-        return page(202, sent={"manage_url": answer.json().get("manage_url")})
-    if answer.status_code == 429:
-        again = page(429, gettext("Too many requests from here: please try again in a while."))
-        again.headers["Retry-After"] = answer.headers.get("retry-after", "60")
-        return again
-    if answer.status_code == 503:
-        return page(
-            503, gettext("E-mail cannot be sent just now: please try again later.") + f" ({_detail(answer)})"
+    client = request.client.host if request.client else "unknown"
+    state = request.app.state
+    try:
+        _, sent = await create_subscription(
+            body, client, state.subscriptions, state.backend, settings, publisher
         )
-    status = answer.status_code if 400 <= answer.status_code < 500 else 502
-    return page(status, gettext("Please check the form:") + " " + _detail(answer))
+    except RateLimited as exc:
+        again = page(429, gettext("Too many requests from here: please try again in a while."))
+        again.headers["Retry-After"] = str(exc.retry_after)
+        return again
+    except HTTPException as exc:
+        if exc.status_code == 503:
+            return page(503, gettext("E-mail cannot be sent just now: please try again later."))
+        return page(exc.status_code, gettext("Please check the form:") + " " + str(exc.detail))
+    return page(202, sent={"manage_url": sent["manage_url"]})

@@ -6,14 +6,16 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 from typing import Any
 
 import pytest
 from playwright.async_api import expect
 
 from tests.browser.support import PHONE, SCREENSHOTS, NewPage, Tab, axe, describe, serious
+from tests.notify.mailbox import Mailbox, parts
 from tests.support.client import Api
-from tests.support.server import ServerProcess, scaled
+from tests.support.server import ServerProcess, add_operator, scaled
 
 CIRCLE = {"type": "circle", "center": [34.7466, 113.6253], "radius_km": 1.5}
 WORDS = {
@@ -141,3 +143,41 @@ async def test_email_form_without_javascript_refuses_bad_coordinates_and_keeps_t
     await expect(page.locator("#follow-error")).to_contain_text("纬度")
     await expect(page.locator("#follow-email")).to_have_value("reader@example.org")
     await expect(page.locator("#follow-lon")).to_have_value("113.6")
+
+
+@pytest.mark.parametrize("lang", ["zh-CN", "en"])
+async def test_email_follow_without_javascript_sends_the_confirmation(
+    new_page: NewPage, tmp_path: Any, lang: str
+) -> None:
+    """The plain form, no JavaScript, a real SMTP server: "check your mail", then the mail, in
+    the reader's language, whose link confirms the subscription."""
+    url = f"sqlite:///{tmp_path}/follow.db"
+    admin = add_operator(url, "admin")
+    with Mailbox() as box:
+        env = {"INCIDENTS_SMTP_URL": box.url, "INCIDENTS_MAIL_FROM": "alerts@zzic.example"}
+        with ServerProcess(url, env=env) as server:
+            api = Api(server.url, admin)
+            try:
+                incident = await api.create("文化路自来水爆管", area_shape=CIRCLE)
+                tab = await new_page(
+                    lang=lang, viewport=PHONE, java_script_enabled=False, base_url=server.url
+                )
+                await open_follow(tab, incident, lang)
+                page = tab.page
+                await page.locator("#follow-email").fill("reader@example.org")
+                async with page.expect_response(lambda r: r.url.endswith(f"/follow?lang={lang}")) as answer:
+                    await page.locator("#follow-send").click()
+                assert (await answer.value).status == 202
+                (confirmation,) = await box.wait("reader@example.org", 1)
+                subject = "请确认订阅：ZZIC" if lang == "zh-CN" else "Confirm your subscription: ZZIC"
+                assert confirmation["Subject"] == subject
+                plain, _ = parts(confirmation)
+                link = re.search(r"https?://\S+/subscriptions/confirm/\S+", plain)
+                assert link is not None, plain
+                confirm_path = link.group(0).split("/subscriptions/", 1)[1]
+                await page.goto(f"/subscriptions/{confirm_path}")
+                confirmed = "订阅已确认" if lang == "zh-CN" else "Subscription confirmed"
+                await expect(page.locator("h1")).to_have_text(confirmed)
+                tab.assert_clean()
+            finally:
+                await api.aclose()

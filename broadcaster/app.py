@@ -39,7 +39,7 @@ from broadcaster.live.hub import Hub
 from broadcaster.live.presence import Presence
 from broadcaster.media import photos
 from broadcaster.media import routes as media
-from broadcaster.notify import StatusReader, follow_pages
+from broadcaster.notify import StatusReader, begin_now, follow_pages
 from broadcaster.notify import api as notify_api
 from broadcaster.notify import console as notify_console
 from broadcaster.notify import pages as notify_pages
@@ -112,6 +112,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             await notifier.start()
         # Else the notifier process sends (broadcaster/notify/process.py): the console reads
         # its figures from the store.
+        if notifier is None:
+            await begin_now(backend, settings)
         app.state.notifier = notifier or StatusReader(backend, settings)
         app.state.presence = presence = Presence(backend, hub)  # watchers across processes
         await presence.start()

@@ -45,6 +45,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     notifier.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
     notifier.add_argument("--parent-pid", type=int, help=argparse.SUPPRESS)  # stop when that process is gone
+    notifier.add_argument("--owner", help=argparse.SUPPRESS)  # the leases' owner (the server's notifiers)
 
     operator = commands.add_parser("operator", help="manage operators")
     op_commands = operator.add_subparsers(dest="op_command", required=True)
@@ -95,7 +96,9 @@ def serve(args: argparse.Namespace) -> int:
     )  # fmt: skip
     child = None
     if settings.notify_process == "child":  # one for all the workers
-        child = NotifierChild([*NOTIFIER_COMMAND, "--log-level", args.log_level])
+        nice = str(settings.notify_nice)
+        child = NotifierChild([sys.executable, "-c", NOTIFIER_CODE, nice, "notifier", "--nice", "0",
+                               "--log-level", args.log_level])  # fmt: skip
         child.start()
     try:
         _run_uvicorn(args)
@@ -105,13 +108,12 @@ def serve(args: argparse.Namespace) -> int:
     return replay.finish() if replay else 0
 
 
-NOTIFIER_COMMAND = [
-    sys.executable,
-    "-c",
-    "import sys; from broadcaster.cli import main; sys.exit(main())",
-    "notifier",
-]
-"""``incidents notifier`` with this interpreter (the backend comes in the environment)."""
+NOTIFIER_CODE = (
+    "import os, sys; os.nice(int(sys.argv[1])); "
+    "from broadcaster.cli import main; sys.exit(main(sys.argv[2:]))"
+)
+"""``incidents notifier`` with this interpreter, at a lower priority from its first instruction
+(importing costs CPU too); the backend and the other settings come in the environment."""
 
 
 def _run_uvicorn(args: argparse.Namespace) -> None:
@@ -139,7 +141,7 @@ def notifier(args: argparse.Namespace) -> int:
     settings = _settings(args.backend)
     logging.getLogger().setLevel(args.log_level.upper())
     nice = settings.notify_nice if args.nice is None else args.nice
-    return notifier_main(settings, nice, args.parent_pid)
+    return notifier_main(settings, nice, args.parent_pid, args.owner)
 
 
 async def _operator_command(args: argparse.Namespace) -> int:

@@ -14,6 +14,6 @@ __all__ += ["Subscriptions", "application_server_key", "importance", "load_vapid
 
 # The notifier process (sending away from the web processes) and the figures read from the store.
 from broadcaster.notify.process import NotifierChild, notifier_main  # noqa: E402
-from broadcaster.notify.status import StatusReader  # noqa: E402
+from broadcaster.notify.status import StatusReader, begin_now  # noqa: E402
 
-__all__ += ["NotifierChild", "StatusReader", "notifier_main"]
+__all__ += ["NotifierChild", "StatusReader", "begin_now", "notifier_main"]

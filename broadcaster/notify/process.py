@@ -23,7 +23,9 @@ import asyncio
 import contextlib
 import logging
 import os
+import secrets
 import signal
+import socket
 import subprocess
 import threading
 import time
@@ -46,8 +48,12 @@ STOP_WAIT = 10.0
 """Seconds a notifier has to stop after SIGTERM before it is killed."""
 
 
-async def run_notifier(settings: Settings, parent_pid: int | None = None) -> None:
-    """Send notifications until SIGTERM/SIGINT, or until the process ``parent_pid`` is gone."""
+async def run_notifier(settings: Settings, parent_pid: int | None = None, owner: str | None = None) -> None:
+    """Send notifications until SIGTERM/SIGINT, or until the process ``parent_pid`` is gone.
+
+    ``owner``: the name its leases are held under. The server gives each notifier it starts
+    the same one, so that one started after another died takes the dead one's leases at once
+    (instead of after they lapse): safe, as the server starts it only once the other exited."""
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -57,6 +63,11 @@ async def run_notifier(settings: Settings, parent_pid: int | None = None) -> Non
     try:
         subscriptions = Subscriptions(backend, settings)
         notifier = Notifier(backend, settings, subscriptions, await load_vapid(backend, settings))
+        if owner:
+            notifier.owner = owner
+            for channel in notifier.channels.values():
+                if hasattr(channel, "owner"):
+                    channel.owner = f"{owner}:{channel.name}"
         await notifier.start()
         log.info("notifier process %d sending (nice %d)", os.getpid(), os.nice(0))
         try:
@@ -73,12 +84,14 @@ async def run_notifier(settings: Settings, parent_pid: int | None = None) -> Non
         await backend.close()
 
 
-def notifier_main(settings: Settings, nice: int, parent_pid: int | None = None) -> int:
+def notifier_main(
+    settings: Settings, nice: int, parent_pid: int | None = None, owner: str | None = None
+) -> int:
     """``incidents notifier``: lower this process's priority first (the threads started later,
     which encrypt, inherit it), then :func:`run_notifier`."""
     if nice:
         os.nice(nice)
-    asyncio.run(run_notifier(settings, parent_pid))
+    asyncio.run(run_notifier(settings, parent_pid, owner))
     return 0
 
 
@@ -90,6 +103,7 @@ class NotifierChild:
         self.command = command
         """The command that runs ``incidents notifier`` (the server's pid is added)."""
         self.proc: subprocess.Popen[bytes] | None = None
+        self.owner = f"{socket.gethostname()}:{os.getpid()}:notifier:{secrets.token_hex(4)}"
         self._stopping = threading.Event()
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
@@ -102,7 +116,9 @@ class NotifierChild:
     def _spawn(self) -> None:
         with self._lock:
             if not self._stopping.is_set():
-                self.proc = subprocess.Popen([*self.command, "--parent-pid", str(os.getpid())])
+                self.proc = subprocess.Popen(
+                    [*self.command, "--parent-pid", str(os.getpid()), "--owner", self.owner]
+                )
 
     def _watch(self) -> None:
         pause = RESTART_FIRST

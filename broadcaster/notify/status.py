@@ -14,8 +14,10 @@ from typing import Any
 
 from broadcaster.config import Settings
 from broadcaster.core.types import JSON
+from broadcaster.incidents import KIND
 from broadcaster.notify.email import DUE_KEY
 from broadcaster.notify.types import ChannelName
+from broadcaster.relay import Progress
 from broadcaster.stores.base import Backend
 
 
@@ -51,6 +53,17 @@ async def add_flushed(backend: Backend, channel: ChannelName, count: int) -> int
             flushed_key(channel), {"count": total}, expect_version=doc.version if doc else 0
         ):
             return total
+
+
+async def begin_now(backend: Backend, settings: Settings) -> None:
+    """Where each channel starts the first time: at the incident logs' current heads (nothing
+    from before is sent). The web processes write it before they serve, so that an update
+    posted while the notifier process is still starting is not taken for history (the
+    notifier does the same when it finds no progress; the first write wins)."""
+    for name in StatusReader(backend, settings).channels:
+        if await backend.get_doc(progress_key(name)) is None:
+            start = Progress(cursors=await backend.heads(KIND)).to_json()
+            await backend.put_doc(progress_key(name), start, expect_version=0)
 
 
 class StatusReader:

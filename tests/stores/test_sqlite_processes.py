@@ -26,11 +26,13 @@ async def main(url, name, count, start_at):
     seqs, bumps, held = [], 0, 0
     try:
         for n in range(count):
-            seqs.append((await backend.append("incident:shared", "update.posted", {"by": name, "n": n})).event.seq)
+            done = await backend.append("incident:shared", "update.posted", {"by": name, "n": n})
+            seqs.append(done.event.seq)
             while True:  # a counter both processes add to with compare-and-set
                 doc = await backend.get_doc("counter")
                 value = doc.value["n"] if doc else 0
-                if await backend.put_doc("counter", {"n": value + 1}, expect_version=doc.version if doc else 0):
+                version = doc.version if doc else 0
+                if await backend.put_doc("counter", {"n": value + 1}, expect_version=version):
                     bumps += 1
                     break
             if await backend.claim("lease", name, 0.05):
@@ -53,7 +55,7 @@ async def test_two_processes_share_one_sqlite_file(tmp_path: Path) -> None:
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
-        )  # fmt: skip
+        )
         for name in ("web", "notifier")
     ]
     results = []

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import signal
 import time
 from pathlib import Path
@@ -15,8 +16,9 @@ from pathlib import Path
 from tests.notify.pushkit import Browser, PushService
 from tests.notify.test_webpush import ENV, eventually, send_to_many, subscribe, tally
 from tests.support.client import Api
+from tests.support.console import Browser as Console
 from tests.support.redis_server import RedisServer
-from tests.support.server import ServerProcess, add_operator, scaled
+from tests.support.server import ServerProcess, add_operator, add_operator_with_link, scaled
 
 DEFAULTS = {k: v for k, v in ENV.items() if "LEASE" not in k and "TIMEOUT" not in k}
 """The test settings, but the default lease and poll times (what the latency is measured with)."""
@@ -56,10 +58,11 @@ async def until(check: object, within: float) -> None:
 
 async def test_the_child_sends_soon_at_a_lower_priority_and_goes_with_the_server(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'child.db'}"
-    admin = add_operator(url, "admin")
+    admin, link = add_operator_with_link(url, "admin")
     service = await PushService().start()
     server = ServerProcess(url, env=DEFAULTS).start()
     api = Api(server.url, admin)
+    console = Console(server.url)
     try:
         assert server.proc is not None
         web = server.proc.pid
@@ -82,6 +85,12 @@ async def test_the_child_sends_soon_at_a_lower_priority_and_goes_with_the_server
         assert [browser.decrypt(m)["body"] for m in service.to("reader")] == [
             f"第{n}次通报" for n in range(5)
         ]
+
+        # The console's delivery panel: no web process sends, the figures come from the store.
+        assert (await console.setup(link.replace("http://127.0.0.1:8000", server.url))).status_code == 303
+        en = {"Accept-Language": "en"}
+        page = (await console.http.get(f"/console/incidents/{incident}", headers=en)).text
+        assert re.search(r'<th scope="row">Web Push</th><td>5</td><td>0</td><td>0</td>', page), page
 
         # SIGKILL the child: the server starts another, which sends at once (same lease owner).
         os.kill(child, signal.SIGKILL)
@@ -107,6 +116,7 @@ async def test_the_child_sends_soon_at_a_lower_priority_and_goes_with_the_server
         await until(lambda: not alive(child), 10)
     finally:
         await api.aclose()
+        await console.aclose()
         await service.down()
         server.stop()
 

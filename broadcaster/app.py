@@ -39,9 +39,9 @@ from broadcaster.live.hub import Hub
 from broadcaster.live.presence import Presence
 from broadcaster.media import photos
 from broadcaster.media import routes as media
+from broadcaster.notify import StatusReader, begin_now, follow_pages
 from broadcaster.notify import api as notify_api
 from broadcaster.notify import console as notify_console
-from broadcaster.notify import follow_pages
 from broadcaster.notify import pages as notify_pages
 from broadcaster.notify.dispatch import Notifier
 from broadcaster.notify.subscriptions import Subscriptions
@@ -105,9 +105,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.webhooks = deliverer.webhooks
         backend.set_listener(deliverer.tap(hub))  # the hub hears everything, webhooks wake at once
         await deliverer.start()
-        app.state.notifier = notifier = Notifier(backend, settings, app.state.subscriptions, app.state.vapid)
-        backend.set_listener(notifier.tap(deliverer.tap(hub)))  # notifications wake at once too
-        await notifier.start()
+        notifier: Notifier | None = None
+        if settings.notify_process == "inline":
+            notifier = Notifier(backend, settings, app.state.subscriptions, app.state.vapid)
+            backend.set_listener(notifier.tap(deliverer.tap(hub)))  # notifications wake at once too
+            await notifier.start()
+        # Else the notifier process sends (broadcaster/notify/process.py): the console reads
+        # its figures from the store.
+        if notifier is None:
+            await begin_now(backend, settings)
+        app.state.notifier = notifier or StatusReader(backend, settings)
         app.state.presence = presence = Presence(backend, hub)  # watchers across processes
         await presence.start()
         app.state.notify_panel = notify_console.Panel(app.state)
@@ -128,7 +135,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 "live_per_address": settings.live_per_address,
             }
         finally:
-            await notifier.aclose()
+            if notifier is not None:
+                await notifier.aclose()
             await presence.aclose()
             await deliverer.aclose()
             await scheduler.aclose()

@@ -1,4 +1,4 @@
-"""The ``incidents`` command: ``serve``, ``demo`` and ``operator add``."""
+"""The ``incidents`` command: ``serve``, ``demo``, ``notifier`` and ``operator add``."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from broadcaster.config import Settings
 from broadcaster.demo import add_options as add_demo_options
 from broadcaster.demo import check_options as check_demo_options
 from broadcaster.demo import start as start_demo
+from broadcaster.notify import NotifierChild, notifier_main
 from broadcaster.stores import open_backend
 from broadcaster.stores.base import BackendError
 
@@ -34,6 +35,17 @@ def _parser() -> argparse.ArgumentParser:
         command.add_argument("--backend", help=backend_help)
         command.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
         add_demo_options(command, flag=command is serve)
+
+    notifier = commands.add_parser(
+        "notifier", help="send notifications (Web Push, e-mail) in this process, at a lower priority"
+    )
+    notifier.add_argument("--backend", help=backend_help)
+    notifier.add_argument(
+        "--nice", type=int, help="lower the priority by this much; env INCIDENTS_NOTIFY_NICE"
+    )
+    notifier.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
+    notifier.add_argument("--parent-pid", type=int, help=argparse.SUPPRESS)  # stop when that process is gone
+    notifier.add_argument("--owner", help=argparse.SUPPRESS)  # the leases' owner (the server's notifiers)
 
     operator = commands.add_parser("operator", help="manage operators")
     op_commands = operator.add_subparsers(dest="op_command", required=True)
@@ -67,8 +79,6 @@ LISTEN_BACKLOG = 8192
 
 
 def serve(args: argparse.Namespace) -> int:
-    import uvicorn
-
     settings = _settings(args.backend)
     if args.workers > 1 and settings.backend.startswith("sqlite"):
         print(
@@ -84,6 +94,31 @@ def serve(args: argparse.Namespace) -> int:
         "serving on http://%s:%d/ (backend %s, %d worker%s)",
         host, args.port, settings.backend, args.workers, "" if args.workers == 1 else "s",
     )  # fmt: skip
+    child = None
+    if settings.notify_process == "child":  # one for all the workers
+        nice = str(settings.notify_nice)
+        child = NotifierChild([sys.executable, "-c", NOTIFIER_CODE, nice, "notifier", "--nice", "0",
+                               "--log-level", args.log_level])  # fmt: skip
+        child.start()
+    try:
+        _run_uvicorn(args)
+    finally:
+        if child is not None:
+            child.stop()
+    return replay.finish() if replay else 0
+
+
+NOTIFIER_CODE = (
+    "import os, sys; os.nice(int(sys.argv[1])); "
+    "from broadcaster.cli import main; sys.exit(main(sys.argv[2:]))"
+)
+"""``incidents notifier`` with this interpreter, at a lower priority from its first instruction
+(importing costs CPU too); the backend and the other settings come in the environment."""
+
+
+def _run_uvicorn(args: argparse.Namespace) -> None:
+    import uvicorn
+
     uvicorn.run(
         "broadcaster.app:create_app",
         factory=True,
@@ -100,7 +135,13 @@ def serve(args: argparse.Namespace) -> int:
         # queue instead of being dropped (it is capped by net.core.somaxconn).
         backlog=LISTEN_BACKLOG,
     )
-    return replay.finish() if replay else 0
+
+
+def notifier(args: argparse.Namespace) -> int:
+    settings = _settings(args.backend)
+    logging.getLogger().setLevel(args.log_level.upper())
+    nice = settings.notify_nice if args.nice is None else args.nice
+    return notifier_main(settings, nice, args.parent_pid, args.owner)
 
 
 async def _operator_command(args: argparse.Namespace) -> int:
@@ -140,6 +181,8 @@ def main(argv: list[str] | None = None) -> int:
             args.demo = args.command == "demo" or args.demo
             check_demo_options(parser, args)
             return serve(args)
+        if args.command == "notifier":
+            return notifier(args)
         if args.command in ("export", "import", "migrate"):
             from broadcaster.stores import transfer
 

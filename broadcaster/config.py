@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -97,6 +98,14 @@ class Settings(BaseSettings):
     subscribe_window: float = Field(600.0, gt=0, description="that window, in seconds")
     notify_concurrency: int = Field(
         50, ge=1, le=1000, description="notifications sent at once per channel (bounded concurrency)"
+    )
+    notify_process: Literal["child", "inline", "off"] = Field(
+        "child",
+        description="where notifications are sent from: child (`incidents serve` starts one notifier "
+        "process at a lower priority), inline (in each web process), off (run `incidents notifier` yourself)",
+    )
+    notify_nice: int = Field(
+        10, ge=0, le=19, description="how much the notifier process lowers its CPU priority (os.nice)"
     )
 
     @field_validator("public_url")

@@ -11,3 +11,9 @@ from broadcaster.notify.subscriptions import Subscriptions
 from broadcaster.notify.vapid import application_server_key, load_vapid
 
 __all__ += ["Subscriptions", "application_server_key", "importance", "load_vapid", "notice"]
+
+# The notifier process (sending away from the web processes) and the figures read from the store.
+from broadcaster.notify.process import NotifierChild, notifier_main  # noqa: E402
+from broadcaster.notify.status import StatusReader, begin_now  # noqa: E402
+
+__all__ += ["NotifierChild", "StatusReader", "begin_now", "notifier_main"]

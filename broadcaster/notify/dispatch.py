@@ -39,6 +39,7 @@ from broadcaster.core.types import JSON
 from broadcaster.incidents import KIND
 from broadcaster.notify.email import EmailChannel
 from broadcaster.notify.rules import importance, notice
+from broadcaster.notify.status import add_flushed, figures, progress_key
 from broadcaster.notify.types import Channel, ChannelName, Level, Notice, Outcome, Result, Subscription
 from broadcaster.notify.webpush import WebPush
 from broadcaster.relay import MAX_REASON, Follower, Progress, Relay, backoff
@@ -61,10 +62,6 @@ log = logging.getLogger("incidents.notify")
 
 def lease_key(channel: ChannelName) -> str:
     return f"notify:{channel}"
-
-
-def progress_key(channel: ChannelName) -> str:
-    return f"notify:progress:{channel}"
 
 
 class Subscribers(Protocol):
@@ -310,6 +307,9 @@ class Notifier(Relay):
         self._seen: dict[ChannelName, JSON] = {}
         self._held: dict[ChannelName, int] = {}
         self._flushed: dict[ChannelName, int] = {}
+        """Digests the channels' flush loops sent, as counted in the store (``add_flushed``)."""
+        self._unsaved: dict[ChannelName, int] = {}
+        """... and those not yet counted there."""
         self.channels: dict[ChannelName, Channel] = {ChannelName.WEBPUSH: WebPush(settings, vapid)}
         """The channels, by name: Web Push always, e-mail when ``INCIDENTS_SMTP_URL`` is set."""
         if settings.smtp_url:
@@ -320,7 +320,7 @@ class Notifier(Relay):
     def _flush(self, name: ChannelName, outcome: Outcome) -> None:
         """A held e-mail digest sent by the channel's own loop."""
         if outcome.result is Result.SENT:
-            self._flushed[name] = self._flushed.get(name, 0) + 1
+            self._unsaved[name] = self._unsaved.get(name, 0) + 1
 
     async def start(self) -> None:
         for channel in self.channels.values():
@@ -346,6 +346,12 @@ class Notifier(Relay):
                 self._seen[name] = doc.value if doc else {}
             if (held := getattr(channel, "pending", None)) is not None:
                 self._held[name] = int(await held())
+                count = self._unsaved.pop(name, 0)
+                try:
+                    self._flushed[name] = await add_flushed(self.backend, name, count)
+                except BaseException:
+                    self._unsaved[name] = self._unsaved.get(name, 0) + count
+                    raise
 
     def status(self) -> dict[ChannelName, JSON]:
         """Per channel: ``sent``, ``queued`` (recipients waiting: the rest of the event being
@@ -359,14 +365,6 @@ class Notifier(Relay):
             queued = (
                 (len(follower.progress.retries) + follower.remaining) if follower else value.get("queued", 0)
             )
-            found[name] = {
-                "sent": int(value.get("sent", 0)) + self._flushed.get(name, 0),
-                "queued": int(queued) + self._held.get(name, 0),
-                "failed": int(value.get("undelivered", 0)),
-                "last_error": value.get("last_error"),
-                "last_sent_at": value.get("last_sent_at"),
-                "removed": int(value.get("removed", 0)),
-                "passed_over": int(value.get("passed_over", 0)),
-                "here": follower is not None,
-            }
+            flushed = self._flushed.get(name, 0) + self._unsaved.get(name, 0)
+            found[name] = figures(value, int(queued), self._held.get(name, 0), flushed, follower is not None)
         return found

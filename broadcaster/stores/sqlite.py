@@ -3,8 +3,15 @@
 All database work runs on one dedicated thread, so writes are serialised without
 locks in Python and the event loop never blocks on disk. Fan-out is in-process:
 after an append commits, the event is handed to the listener on the event loop.
-One process only: several processes may share the file, but they would not see
-each other's events live (``incidents serve`` refuses ``--workers`` > 1 here).
+
+Several processes may share the file (the web server and its notifier process do): WAL lets
+readers go on while one writes; every write is one statement or a ``BEGIN IMMEDIATE``
+transaction (so it takes the write lock before it reads: the seq after the head, a document's
+version for a compare-and-set, an idempotency key are read and written under one lock, never
+upgraded from a read, which could fail at once with SQLITE_BUSY); a process waits up to
+:data:`BUSY_TIMEOUT_MS` for another's lock (set before anything else, also before WAL is
+switched on). They do not see each other's events live: a process learns of another's events by
+reading (the relay polls the heads), and ``incidents serve`` refuses ``--workers`` > 1 here.
 """
 
 from __future__ import annotations
@@ -42,6 +49,8 @@ CREATE TABLE IF NOT EXISTS blobs (key TEXT PRIMARY KEY, type TEXT NOT NULL, data
 TRIM_CHUNK = 10_000
 """Events one trimming transaction deletes at most (~20 ms): a log trimmed for the first time
 after months is trimmed in many, so appends are not held up behind one long DELETE."""
+BUSY_TIMEOUT_MS = 5000
+"""How long a write waits for another process's transaction (the notifier process shares the file)."""
 FIND_IDEM = "SELECT e.seq, e.text FROM idem i JOIN events e USING (log, seq) WHERE i.log = ? AND i.key = ?"
 
 
@@ -67,6 +76,26 @@ def _insert(db: sqlite3.Connection, log: str, head: int, head_part: str, tail_pa
         db.execute("INSERT INTO logs VALUES (?, ?, ?, ?)", (log, split_log(log)[0], time.time(), seq))
     db.execute("INSERT INTO events VALUES (?, ?, ?)", (log, seq, text))
     return Event(log, seq, text)
+
+
+def _wal(db: sqlite3.Connection) -> None:
+    """Switch to WAL. A connection holding a read lock that needs the write lock another one
+    holds is refused at once (SQLite's deadlock rule, no busy handler): so try again until
+    the busy timeout is spent."""
+    deadline = time.monotonic() + BUSY_TIMEOUT_MS / 1000
+    while True:
+        try:
+            mode = str(db.execute("PRAGMA journal_mode=WAL").fetchone()[0]).lower()
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.02)
+            continue
+        if mode == "wal":
+            return
+        if time.monotonic() > deadline:
+            raise sqlite3.OperationalError(f"cannot switch to WAL (journal mode {mode})")
+        time.sleep(0.02)
 
 
 class SQLiteBackend:
@@ -97,10 +126,16 @@ class SQLiteBackend:
         def open_db() -> sqlite3.Connection:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
-            db.execute("PRAGMA journal_mode=WAL")
+            # First: another process (the notifier) may be opening or writing the same file,
+            # and everything below waits for its lock instead of failing at once.
+            db.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+            try:
+                _wal(db)
+            except sqlite3.Error:
+                db.close()
+                raise
             # FULL: an acknowledged event survives power loss too, not only a killed process.
             db.execute("PRAGMA synchronous=FULL")
-            db.execute("PRAGMA busy_timeout=5000")
             db.executescript(SCHEMA)
             return db
 

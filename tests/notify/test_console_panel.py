@@ -1,0 +1,268 @@
+"""The operators' notifications panel against real parts: a server process, subscriptions made
+through ``POST /api/subscriptions`` (Web Push to a local push service that decrypts nothing but
+records and answers; e-mail to a real aiosmtpd server), the console over HTTP with its cookies
+and CSRF tokens. Followers by channel, delivery figures after real sends and a failure, no
+personal data on the page, the administrators' totals and pause (audited once), the post
+form's notify switch end to end."""
+
+from __future__ import annotations
+
+import asyncio
+import html
+import re
+import time
+import uuid
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from broadcaster.stores import open_backend
+from tests.notify.mailbox import Mailbox, free_port
+from tests.notify.pushkit import Browser as Agent
+from tests.notify.pushkit import PushService
+from tests.support.client import Api
+from tests.support.console import Browser, csrf_of, nonce_of
+from tests.support.server import ServerProcess, add_operator_with_link, scaled
+
+CENTRE = (34.7466, 113.6253)
+HERE = {"type": "circle", "center": list(CENTRE), "radius_km": 1.5}
+NEAR = {"type": "circle", "center": [34.75, 113.63], "radius_km": 2}
+FAR = {"type": "circle", "center": [31.23, 121.47], "radius_km": 2}  # Shanghai
+EN = {"Accept-Language": "en"}
+
+
+async def eventually(check: Callable[[], Any], within: float, what: Callable[[], str]) -> None:
+    deadline = time.monotonic() + scaled(within)
+    while not await check():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"not within {within} s: {what()}")
+        await asyncio.sleep(0.2)
+
+
+def table(page: str, caption: str) -> dict[str, list[str]]:
+    """The rows of the table with this caption: row header -> the other cells' text."""
+    found = re.search(rf"<caption>{re.escape(caption)}</caption>(.*?)</table>", page, re.S)
+    assert found is not None, f"no table {caption!r} in the page"
+    rows = {}
+    for row in re.findall(r"<tr>(.*?)</tr>", found.group(1), re.S):
+        cells = [html.unescape(re.sub(r"<[^>]+>", "", c)).strip() for c in re.findall(r"<t[hd][^>]*>(.*?)</t[hd]>", row, re.S)]
+        rows[cells[0]] = cells[1:]
+    return rows
+
+
+def panel(page: str) -> str:
+    found = re.search(r'<section aria-labelledby="notify-h".*?</section>', page, re.S)
+    assert found is not None, "no notifications panel"
+    return found.group(0)
+
+
+@dataclass
+class Site:
+    server: ServerProcess
+    url: str
+    api: Api
+    admin: Browser
+    push: PushService
+    box: Mailbox
+    backend_url: str
+
+    async def subscribe_push(self, agent: Agent, **where: Any) -> None:
+        body = {"channel": "webpush", "level": "important", "lang": "zh-CN", "incident": None, "area": None,
+                "push": agent.subscription(), **where}  # fmt: skip
+        answer = await self.api.http.post("/api/subscriptions", json=body)
+        assert answer.status_code == 201, answer.text
+
+    async def subscribe_mail(self, address: str, confirm: bool = True, **where: Any) -> None:
+        body = {"channel": "email", "level": "important", "lang": "en", "incident": None, "area": None,
+                "email": address, **where}  # fmt: skip
+        answer = await self.api.http.post("/api/subscriptions", json=body)
+        assert answer.status_code == 202, answer.text
+        (mail,) = await self.box.wait(address, 1, seconds=scaled(10))
+        if confirm:
+            plain = mail.get_body(("plain",))
+            assert plain is not None
+            link = re.search(r"http://\S+/subscriptions/confirm/\S+", plain.get_content())  # type: ignore[attr-defined]
+            assert link is not None
+            async with httpx.AsyncClient() as reader:
+                assert (await reader.get(link.group(0))).status_code == 200
+
+    async def workspace(self, incident: str, who: Browser | None = None, lang: str = "en") -> str:
+        page = await (who or self.admin).http.get(f"/console/incidents/{incident}", headers={"Accept-Language": lang})
+        assert page.status_code == 200, page.text
+        return page.text
+
+
+@pytest.fixture
+async def site(tmp_path: Path) -> AsyncIterator[Site]:
+    backend_url = f"sqlite:///{tmp_path / 'panel.db'}"
+    push = await PushService().start()
+    port = free_port()
+    with Mailbox() as box:
+        env = {"INCIDENTS_PUBLIC_URL": f"http://127.0.0.1:{port}","INCIDENTS_PUSH_ALLOW_PRIVATE": "true", "INCIDENTS_SUBSCRIBE_LIMIT": "100000",
+               "INCIDENTS_SMTP_URL": box.url, "INCIDENTS_MAIL_FROM": "alerts@zzic.example",
+               "INCIDENTS_WEBHOOK_LEASE_SECONDS": "4", "INCIDENTS_WEBHOOK_TIMEOUT": "1.5"}  # fmt: skip
+        token, link = add_operator_with_link(backend_url, "chief")
+        with ServerProcess(backend_url, env=env, port=port) as server:
+            admin = Browser(server.url)
+            assert (await admin.setup(link.replace("http://127.0.0.1:8000", server.url))).status_code == 303
+            api = Api(server.url, token)
+            try:
+                yield Site(server, server.url, api, admin, push, box, backend_url)
+            finally:
+                await api.aclose()
+                await admin.aclose()
+                await push.down()
+
+
+async def test_followers_and_delivery_by_channel_without_personal_data(site: Site) -> None:
+    incident = await site.api.create("文化路自来水爆管", area="文化路", area_shape=HERE)
+    agents = {name: Agent(site.push, name) for name in ("one", "two", "broken", "near", "far")}
+    site.push.statuses["broken"] = 500
+    for name in ("one", "two", "broken"):
+        await site.subscribe_push(agents[name], incident=incident)
+    await site.subscribe_push(agents["near"], area=NEAR)
+    await site.subscribe_push(agents["far"], area=FAR)
+    await site.subscribe_mail("ann@example.org", incident=incident)
+    await site.subscribe_mail("bob@example.org", area=NEAR)
+    await site.subscribe_mail("cat@example.org", confirm=False, incident=incident)  # never confirmed
+
+    page = await site.workspace(incident)
+    followers = table(page, "Who would be told of an important update now")
+    assert followers == {"Channel": ["Follow this incident", "Follow its area"], "Web Push": ["3", "1"],
+                         "E-mail": ["1", "1"]}  # fmt: skip
+    assert table(page, "Delivery, every incident")["Web Push"] == ["0", "0", "0"]
+
+    assert (await site.api.post(incident, "文化路停水，抢修中。")).status_code == 201  # the first: important
+
+    async def delivered() -> bool:
+        rows = table(await site.workspace(incident), "Delivery, every incident")
+        return rows["Web Push"] == ["3", "1", "0"] and rows["E-mail"][0] == "2"
+
+    await eventually(delivered, 20, lambda: str([(m.name, m.answered) for m in site.push.messages]))
+    assert sorted(m.name for m in site.push.messages if m.answered == 201) == ["near", "one", "two"]
+    assert [m.name for m in site.push.messages if m.answered == 500] == ["broken"]
+    page = await site.workspace(incident)
+    shown = panel(page)
+    assert "<dt>Web Push</dt>" in shown and "<code>HTTP 500</code>" in shown  # the last error, per channel
+    # Nothing personal anywhere on the page: no address, no endpoint, no key, no token.
+    personal = ["example.org", f":{site.push.port}", "/push/", "/subscriptions/"]
+    personal += [a.subscription()["keys"]["p256dh"][:20] for a in agents.values()]
+    assert not [p for p in personal if p in page], [p for p in personal if p in page]
+
+    dashboard = (await site.admin.http.get("/console", headers=EN)).text
+    assert not [p for p in personal if p in dashboard]
+    subscribers = table(dashboard, "Subscriptions, every incident")
+    assert subscribers["Web Push"] == ["3", "2", "—"]  # every area, the far one too
+    assert subscribers["E-mail"] == ["1", "1", "1"]  # cat has not confirmed
+    delivery = table(dashboard, "Delivery, every incident")
+    assert delivery["Total"] == ["5", "1", "0"]
+    assert "Pause all notifications" in dashboard
+
+    zh = await site.workspace(incident, lang="zh-CN")
+    assert "谁会收到重要更新的通知" in zh or "通知" in panel(zh)
+    for english in ("Who would be told", "Delivery, every incident", "Last error", "Follow its area", "Web Push</th><td"):
+        assert english not in panel(zh), english
+
+
+async def test_pause_stops_pushes_is_audited_once_and_only_for_administrators(site: Site) -> None:
+    incident = await site.api.create("花园路燃气泄漏")
+    agent = Agent(site.push, "reader")
+    await site.subscribe_push(agent, incident=incident)
+    name = f"desk-{uuid.uuid4().hex[:6]}"
+    _, link = add_operator_with_link(site.backend_url, name, admin=False)
+    desk = Browser(site.url)
+    try:
+        assert (await desk.setup(link.replace("http://127.0.0.1:8000", site.url))).status_code == 303
+        page = await site.workspace(incident, desk)
+        assert "Pause all notifications" not in page and "/console/notify/pause" not in page
+        refused = await desk.http.post("/console/notify/pause", data={"csrf": csrf_of(page)})
+        assert refused.status_code == 403
+        assert "Pause all notifications" not in (await desk.http.get("/console", headers=EN)).text
+    finally:
+        await desk.aclose()
+
+    page = await site.workspace(incident)
+    assert (await site.admin.http.post("/console/notify/pause", data={"csrf": "forged"})).status_code == 403
+    paused = await site.admin.http.post(
+        f"/console/notify/pause?back=/console/incidents/{incident}", data={"csrf": csrf_of(page)}
+    )
+    assert paused.status_code == 303 and paused.headers["location"] == (
+        f"/console/incidents/{incident}?done=notify-paused"
+    )
+    page = await site.workspace(incident)
+    assert "All notifications are paused." in panel(page) and "Paused by chief at" in panel(page)
+    assert "Resume notifications" in page
+    assert (await site.api.post(incident, "第一条：已关闭燃气阀门。")).status_code == 201  # important
+    await asyncio.sleep(scaled(3))
+    assert site.push.messages == []  # passed over, and not sent later
+
+    resumed = await site.admin.http.post("/console/notify/resume?back=//evil.example/x", data={"csrf": csrf_of(page)})
+    assert resumed.status_code == 303 and resumed.headers["location"] == "/console?done=notify-resumed"
+    assert (await site.api.post(incident, "燃气已恢复供应。", notify=True)).status_code == 201
+
+    async def pushed() -> bool:
+        return len(site.push.messages) >= 1
+
+    await eventually(pushed, 20, lambda: "no push after resuming")
+    await asyncio.sleep(scaled(1))
+    (message,) = site.push.messages
+    assert agent.decrypt(message)["body"] == "燃气已恢复供应。"
+
+    backend = open_backend(site.backend_url)
+    await backend.start()
+    try:
+        actions = [e.decode()["data"]["action"] for e in await backend.read("audit:all")]
+    finally:
+        await backend.close()
+    notify_actions = [a for a in actions if "pause" in a or "resume" in a]
+    assert notify_actions == ["notifications.paused", "notifications.resumed"]  # once each
+
+
+async def test_the_notify_switch_of_the_post_form_end_to_end(site: Site) -> None:
+    incident = await site.api.create("东风路交通管制")
+    agent = Agent(site.push, "commuter")
+    await site.subscribe_push(agent, incident=incident)
+    path = f"/console/incidents/{incident}"
+
+    async def post(body: str, notify: str) -> None:
+        page = (await site.admin.http.get(path)).text
+        form = {"csrf": csrf_of(page), "nonce": nonce_of(page), "body": body, "notify": notify, "promise": ""}
+        answer = await site.admin.http.post(f"{path}/updates", data=form)
+        assert answer.status_code == 303, answer.text
+
+    await post("第一条，但不通知。", "0")  # the first update, whose default is yes: "no" wins
+    await post("一条普通更新。", "")  # the default for a later update without a promise: no
+    await asyncio.sleep(scaled(3))
+    assert site.push.messages == []
+    await post("交通管制解除。", "1")  # a plain update marked important
+
+    async def pushed() -> bool:
+        return len(site.push.messages) >= 1
+
+    await eventually(pushed, 20, lambda: "nothing pushed")
+    await asyncio.sleep(scaled(1))
+    assert [agent.decrypt(m)["body"] for m in site.push.messages] == ["交通管制解除。"]
+
+
+async def test_bad_input_to_the_pause_routes_is_a_clear_answer(site: Site) -> None:
+    page = (await site.admin.http.get("/console")).text
+    token = csrf_of(page)
+    assert (await site.admin.http.get("/console/notify/pause")).status_code == 405
+    for back in ("https://evil.example/", "/console/../x\\y", "/console/x?y=1", "\x00", "%"):
+        answer = await site.admin.http.post("/console/notify/pause", params={"back": back}, data={"csrf": token})
+        assert answer.status_code == 303, (back, answer.text)
+        assert answer.headers["location"].startswith("/console"), answer.headers["location"]
+        assert "evil" not in answer.headers["location"]
+    assert (await site.admin.http.post("/console/notify/resume", content=b"\xff\xfe", headers={
+        "Content-Type": "application/x-www-form-urlencoded"})).status_code in (400, 403, 422)  # fmt: skip
+    anonymous = httpx.AsyncClient(base_url=site.url)
+    try:
+        answer = await anonymous.post("/console/notify/pause", data={"csrf": token})
+        assert answer.status_code in (303, 401, 403) and "Traceback" not in answer.text
+    finally:
+        await anonymous.aclose()
+    assert "Traceback" not in site.server.log()

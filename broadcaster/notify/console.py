@@ -121,7 +121,8 @@ class Panel:
         delivery = await self.delivery()
         total = None
         if delivery is not None:
-            total = {k: sum(int(s.get(k) or 0) for s in delivery.values()) for k in ("sent", "queued", "failed")}
+            figures = ("sent", "queued", "failed")
+            total = {k: sum(int(s.get(k) or 0) for s in delivery.values()) for k in figures}
         return {
             "delivery": delivery,
             "total": total,

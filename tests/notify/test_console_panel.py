@@ -11,10 +11,14 @@ import asyncio
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
+from types import SimpleNamespace
 
 import httpx
 import pytest
 
+from broadcaster.config import Settings
+from broadcaster.notify.console import Panel
+from broadcaster.notify.subscriptions import Subscriptions
 from broadcaster.stores import open_backend
 from tests.notify.consolekit import FAR, HERE, NEAR, Agent, Site, eventually, panel, running_site, table
 from tests.support.console import Browser, csrf_of, nonce_of
@@ -187,3 +191,27 @@ async def test_bad_input_to_the_pause_routes_is_a_clear_answer(site: Site) -> No
     finally:
         await anonymous.aclose()
     assert "Traceback" not in site.server.log()
+
+
+async def test_the_delivery_figures_come_from_the_store_where_no_notifier_runs(tmp_path: Path) -> None:
+    """A web process that does not send (no ``app.state.notifier``) shows what the sending
+    process saved in ``notify:progress:{channel}``; e-mail is "off" without an SMTP server."""
+    backend = open_backend(f"sqlite:///{tmp_path / 'progress.db'}")
+    await backend.start()
+    try:
+        progress = {"cursors": {}, "sent": 7, "undelivered": 2, "queued": 3, "last_error": "HTTP 503",
+                    "last_sent_at": "2026-11-22T07:00:00Z", "removed": 1}  # fmt: skip
+        assert await backend.put_doc("notify:progress:webpush", progress, expect_version=0)
+        state = SimpleNamespace(backend=backend, subscriptions=Subscriptions(backend, Settings()))
+        figures = await Panel(state).delivery()
+        assert figures == {
+            "webpush": {"on": True, "sent": 7, "queued": 3, "failed": 2, "last_error": "HTTP 503",
+                        "last_sent_at": "2026-11-22T07:00:00Z"},
+            "email": {"on": False, "sent": 0, "queued": 0, "failed": 0, "last_error": None,
+                      "last_sent_at": None},
+        }  # fmt: skip
+        totals = await Panel(state).totals()
+        assert totals["total"] == {"sent": 7, "queued": 3, "failed": 2} and totals["paused"] is False
+        assert await Panel(SimpleNamespace()).delivery() is None  # no notifications here at all
+    finally:
+        await backend.close()

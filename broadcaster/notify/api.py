@@ -134,7 +134,9 @@ async def unsubscribe(token: str, subs: SubscriptionsDep) -> Response:
     return Response(status_code=204)
 
 
-async def _switch(paused: bool, actor: Any, subs: Subscriptions, backend: Any) -> dict[str, Any]:
+async def switch_pause(paused: bool, actor: Any, subs: Subscriptions, backend: Any) -> dict[str, Any]:
+    """Pause or resume every notification, audited once (the API and the console's buttons
+    both come here)."""
     state = await subs.set_paused(paused, actor.operator.name)
     action = "notifications.paused" if paused else "notifications.resumed"
     await audit.record(backend, actor, action, target="notifications", detail={"paused": paused})
@@ -144,9 +146,9 @@ async def _switch(paused: bool, actor: Any, subs: Subscriptions, backend: Any) -
 @router.post("/api/notifications/pause", summary="Pause every notification (administrators; audited)")
 async def pause(actor: AdminDep, subs: SubscriptionsDep, backend: BackendDep) -> dict[str, Any]:
     """Events while paused are passed over, not sent later."""
-    return await _switch(True, actor, subs, backend)
+    return await switch_pause(True, actor, subs, backend)
 
 
 @router.post("/api/notifications/resume", summary="Resume notifications (administrators; audited)")
 async def resume(actor: AdminDep, subs: SubscriptionsDep, backend: BackendDep) -> dict[str, Any]:
-    return await _switch(False, actor, subs, backend)
+    return await switch_pause(False, actor, subs, backend)

@@ -4,11 +4,14 @@ dashboard (``templates/console/_notify.html``), and the administrators' one-clic
 The console finds this module's :class:`Panel` on ``app.state.notify_panel`` (the console is
 below ``notify`` and does not import it). The numbers come from the subscription store
 (``app.state.subscriptions``, :class:`~broadcaster.notify.subscriptions.Subscriptions`) and the
-dispatcher (``app.state.notifier``, ``Notifier.status()``); either may be absent (a process
-without notifications), and the panel then says so rather than failing.
+delivery counters: ``Notifier.status()`` when this process runs a Notifier
+(``app.state.notifier``), else the channels' progress documents (``notify:progress:{channel}``,
+which every sending process writes). Nothing personal is shown: counts, and error texts that
+never hold an address or an endpoint.
 
-Pausing goes through ``Subscriptions.set_paused`` (the code ``POST /api/notify/pause`` runs),
-audited as ``notify.paused`` / ``notify.resumed``; the forms carry the session's CSRF token.
+Pausing runs the same code as ``POST /api/notifications/pause`` (:func:`api.switch_pause`),
+audited once as ``notifications.paused`` / ``notifications.resumed``; the forms carry the
+session's CSRF token.
 """
 
 from __future__ import annotations
@@ -19,10 +22,11 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
 
-from broadcaster.accounts import ConsoleAdminDep, audit, checked_form
+from broadcaster.accounts import ConsoleAdminDep, checked_form
 from broadcaster.core.events import utc_now
 from broadcaster.core.timeline import Incident
 from broadcaster.core.types import JSON
+from broadcaster.notify.api import switch_pause
 from broadcaster.notify.types import ChannelName, Level
 
 router = APIRouter(prefix="/console/notify", include_in_schema=False)
@@ -40,13 +44,27 @@ class Panel:
         self.state = state
 
     async def delivery(self) -> dict[str, JSON] | None:
+        """Per channel: sent, queued, failed, last_error, last_sent_at, and ``on`` (False: the
+        channel is not configured here, e.g. e-mail without ``INCIDENTS_SMTP_URL``)."""
         notifier = getattr(self.state, "notifier", None)
-        if notifier is None:
+        backend = getattr(self.state, "backend", None)
+        if notifier is not None:
+            status = await _maybe(notifier.status())
+            found = {str(ch): status.get(ch) or status.get(str(ch)) for ch in CHANNELS}
+        elif backend is not None and getattr(self.state, "subscriptions", None) is not None:
+            found = {str(ch): await self._stored(backend, ch) for ch in CHANNELS}
+        else:
             return None
-        status = await _maybe(notifier.status())
-        return {
-            str(channel): dict(status.get(channel) or status.get(str(channel)) or {}) for channel in CHANNELS
-        }
+        return {ch: _figures(value) for ch, value in found.items()}
+
+    async def _stored(self, backend: Any, channel: ChannelName) -> JSON | None:
+        """The counters a sending process (maybe another one) saved for ``channel``."""
+        settings = self.state.subscriptions.settings
+        if channel == ChannelName.EMAIL and not settings.smtp_url:
+            return None
+        doc = await backend.get_doc(f"notify:progress:{channel.value}")
+        value = dict(doc.value) if doc is not None else {}
+        return {**value, "failed": value.get("undelivered", 0)}
 
     async def paused(self) -> bool | None:
         subs = getattr(self.state, "subscriptions", None)
@@ -78,27 +96,65 @@ class Panel:
             "followers": await self.followers(incident),
             "delivery": await self.delivery(),
             "paused": await self.paused(),
+            "pause": await self.pause_state(),
         }
 
+    async def subscribers(self) -> dict[str, dict[str, int]] | None:
+        """Every live subscription, by channel: ``confirmed`` and ``pending`` (e-mail not yet
+        confirmed), and of the confirmed ``incident`` (following one) and ``area``."""
+        subs = getattr(self.state, "subscriptions", None)
+        if subs is None:
+            return None
+        await subs.refresh()
+        found = {str(ch): {"confirmed": 0, "pending": 0, "incident": 0, "area": 0} for ch in CHANNELS}
+        for entry in subs.live():
+            row = found[str(entry.sub.channel)]
+            if not entry.sub.confirmed:
+                row["pending"] += 1
+                continue
+            row["confirmed"] += 1
+            row["incident" if entry.sub.incident is not None else "area"] += 1
+        return found
+
     async def totals(self) -> JSON:
-        """For the administrators' dashboard."""
+        """For the administrators' dashboard: subscriptions and delivery, per channel and in all."""
         delivery = await self.delivery()
         total = None
         if delivery is not None:
-            total = {
-                k: sum(int(s.get(k) or 0) for s in delivery.values()) for k in ("sent", "queued", "failed")
-            }
-        return {"delivery": delivery, "total": total if delivery else None, "paused": await self.paused()}
+            figures = ("sent", "queued", "failed")
+            total = {k: sum(int(s.get(k) or 0) for s in delivery.values()) for k in figures}
+        return {
+            "delivery": delivery,
+            "total": total,
+            "subscribers": await self.subscribers(),
+            "paused": await self.paused(),
+            "pause": await self.pause_state(),
+        }
+
+    async def pause_state(self) -> JSON | None:
+        """``{paused, by, at}``: who paused (or resumed) last, and when."""
+        subs = getattr(self.state, "subscriptions", None)
+        return dict(await subs.pause_state()) if subs is not None else None
+
+
+def _figures(value: JSON | None) -> JSON:
+    """The panel's figures of one channel (None: the channel is off on this server)."""
+    if value is None:
+        return {"on": False, "sent": 0, "queued": 0, "failed": 0, "last_error": None, "last_sent_at": None}
+    return {
+        "on": True,
+        **{k: int(value.get(k) or 0) for k in ("sent", "queued", "failed")},
+        "last_error": value.get("last_error") or None,
+        "last_sent_at": value.get("last_sent_at") or None,
+    }
 
 
 async def _set_paused(request: Request, user: Any, paused: bool) -> Response:
     await checked_form(request, user)
-    subs = request.app.state.subscriptions
-    await subs.set_paused(paused, user.actor)
-    backend = request.app.state.backend
-    await audit.record(backend, user.actor, "notify.paused" if paused else "notify.resumed")
+    await switch_pause(paused, user.actor, request.app.state.subscriptions, request.app.state.backend)
     back = request.query_params.get("back", "")
-    target = back if back.startswith("/console/") and "//" not in back else "/console"
+    safe = back.startswith("/console/") and not any(c in back for c in "\\?#") and "//" not in back
+    target = back if safe else "/console"
     return RedirectResponse(
         f"{target}?done={'notify-paused' if paused else 'notify-resumed'}", status_code=303
     )

@@ -31,6 +31,12 @@ PUBLIC_WRITES = {
     # Readers ask questions the same way (tests/questions/test_questions.py checks both).
     ("POST", "/api/incidents/{incident_id}/questions"),
     ("POST", "/incidents/{incident_id}/questions"),
+    # Following by Web Push or e-mail, and ending it with the secret token of every message
+    # (tests/notify/test_api.py, tests/browser/test_follow_browser.py check them).
+    ("POST", "/api/subscriptions"),
+    ("POST", "/incidents/{incident_id}/follow"),
+    ("DELETE", "/api/subscriptions/{token}"),
+    ("POST", "/subscriptions/{token}/unsubscribe"),
 }
 ADMIN_CHECKS = {"_admin_actor", "_admin"}
 
@@ -132,7 +138,8 @@ def console_admin_paths() -> list[str]:
 def test_console_admin_pages_are_all_covered_elsewhere() -> None:
     # test_console.py::test_operators_cannot_reach_admin_pages_or_routes logs in as an operator and
     # tries these (the webhook pages: test_webhooks.py::test_console_and_giving_up_on_a_dead_endpoint);
-    # a new admin page must be added there.
+    # a new admin page must be added there. The notifications' pause switch:
+    # tests/notify/test_console_panel.py (403 for an operator, and a forged CSRF token).
     assert console_admin_paths() == [
         "/console/admin/audit",
         "/console/admin/operators",
@@ -141,4 +148,6 @@ def test_console_admin_pages_are_all_covered_elsewhere() -> None:
         "/console/admin/webhooks/{webhook_id}/delete",
         "/console/admin/webhooks/{webhook_id}/disable",
         "/console/admin/webhooks/{webhook_id}/enable",
+        "/console/notify/pause",
+        "/console/notify/resume",
     ]

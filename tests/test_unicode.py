@@ -141,7 +141,7 @@ class Page(HTMLParser):
 
 def our_own(tag: str, attrs: dict[str, str | None]) -> bool:
     """The elements of that kind the pages themselves put there: the embed's link target, the
-    server-drawn map of the area, the form to ask a question (exactly these, nothing else)."""
+    server-drawn map of the area, the forms to ask a question and to follow (exactly these)."""
     if tag == "base":
         return attrs == {"target": "_blank"}
     if tag == "svg":
@@ -150,7 +150,7 @@ def our_own(tag: str, attrs: dict[str, str | None]) -> bool:
         action = attrs.get("action") or ""
         return (
             attrs.get("method") == "post"
-            and re.fullmatch(r"/incidents/[0-9a-f]+/questions\?lang=[\w-]+", action) is not None
+            and re.fullmatch(r"/incidents/[0-9a-f]+/(questions|follow)\?lang=[\w-]+", action) is not None
         )
     return False
 

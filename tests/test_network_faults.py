@@ -210,7 +210,10 @@ Timeline = list[tuple[float, Callable[[Run], None]]]
 async def run_under_faults(stack: Stack, posts: int, timeline: Timeline) -> tuple[Run, list[Reader]]:
     """Post ``posts`` updates at RATE/s with readers on both processes, applying each
     ``(at seconds, action)`` of the timeline; then check nothing was lost or doubled."""
-    apis = [Api(server.url, stack.token) for server in stack.servers]
+    # One connection per attempt: a pooled connection the server closed at its keep-alive timeout
+    # (while posts waited out a stall) fails as a ReadError that no server sent; every outcome
+    # counted here is then the server's own answer.
+    apis = [Api(server.url, stack.token, keepalive=False) for server in stack.servers]
     try:
         return await _run(stack, apis, posts, timeline)
     finally:

@@ -15,9 +15,12 @@ from tests.support.server import scaled
 class Api:
     """An operator's view of one server (or of several: pass any base URL)."""
 
-    def __init__(self, base: str, token: str | None) -> None:
+    def __init__(self, base: str, token: str | None, *, keepalive: bool = True) -> None:
+        """``keepalive=False``: a new connection for every request (no idle connection that the
+        server closes at its keep-alive timeout just as the client reuses it)."""
         headers = {"Authorization": f"Bearer {token}"} if token else {}
-        self.http = httpx.AsyncClient(base_url=base, headers=headers, timeout=scaled(20))
+        limits = httpx.Limits() if keepalive else httpx.Limits(max_keepalive_connections=0)
+        self.http = httpx.AsyncClient(base_url=base, headers=headers, timeout=scaled(20), limits=limits)
 
     async def aclose(self) -> None:
         await self.http.aclose()

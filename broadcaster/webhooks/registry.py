@@ -20,9 +20,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import secrets
-import socket
 from collections.abc import Callable
-from urllib.parse import urlsplit
 
 import httpx
 
@@ -31,6 +29,7 @@ from broadcaster.core.timeline import NotFound, RuleViolation
 from broadcaster.core.types import JSON
 from broadcaster.incidents import KIND
 from broadcaster.stores.base import Backend, BackendError, SeqConflict
+from broadcaster.web.targets import target_problem
 from broadcaster.webhooks.rules import (
     LOG,
     SECRET_PREFIX,
@@ -38,7 +37,6 @@ from broadcaster.webhooks.rules import (
     Endpoint,
     Progress,
     State,
-    address_problem,
     apply,
     check_events,
     check_url,
@@ -71,22 +69,6 @@ def progress_key(endpoint_id: str) -> str:
 
 def deliveries_log(endpoint_id: str) -> str:
     return f"webhook-deliveries:{endpoint_id}"
-
-
-async def target_problem(url: str) -> str | None:
-    """Why ``url``'s host must not be contacted when private addresses are forbidden:
-    it is one, or resolves to one (every address is checked). None when it is public."""
-    host = urlsplit(url).hostname or ""
-    if (why := address_problem(host)) is not None:
-        return why
-    try:
-        found = await asyncio.get_running_loop().getaddrinfo(host, None, type=socket.SOCK_STREAM)
-    except OSError as exc:
-        return f"{host} does not resolve ({exc})"
-    for *_, address in found:
-        if (why := address_problem(str(address[0]))) is not None:
-            return f"{host} resolves to {why}"
-    return None
 
 
 class Webhooks:

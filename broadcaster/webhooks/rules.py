@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import ipaddress
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from enum import StrEnum
@@ -30,6 +29,7 @@ from broadcaster.relay import MAX_REASON as MAX_REASON  # delivery progress and 
 from broadcaster.relay import Progress as Progress
 from broadcaster.relay import backoff as backoff
 from broadcaster.relay import gives_up as gives_up
+from broadcaster.web.targets import address_problem
 
 LOG = "webhooks:all"
 ALL = "*"
@@ -128,21 +128,6 @@ def listing(endpoints: Iterable[Endpoint]) -> list[Endpoint]:
 
 
 # --- the rules -----------------------------------------------------------------------
-
-
-def address_problem(host: str) -> str | None:
-    """Why ``host`` (an IP address) must not receive webhooks when private targets are
-    forbidden, or None (also for a host name: those are checked once resolved)."""
-    try:
-        address = ipaddress.ip_address(host.strip("[]"))
-    except ValueError:
-        return None if host.lower().rstrip(".") != "localhost" else "localhost is a loopback address"
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-        address = address.ipv4_mapped
-    if (address.is_private or address.is_loopback or address.is_link_local or address.is_multicast
-            or address.is_reserved or address.is_unspecified):  # fmt: skip
-        return f"{address} is a private, loopback or reserved address"
-    return None
 
 
 def check_url(url: str, allow_private: bool = True) -> str:

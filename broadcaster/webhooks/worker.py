@@ -24,7 +24,8 @@ from broadcaster.core.events import format_time, parse_time, utc_now
 from broadcaster.core.types import JSON
 from broadcaster.relay import Follower, Heads, Progress, backoff, gives_up
 from broadcaster.stores.base import Backend
-from broadcaster.webhooks.registry import Webhooks, progress_key, target_problem
+from broadcaster.web.targets import target_problem
+from broadcaster.webhooks.registry import Webhooks, progress_key
 from broadcaster.webhooks.rules import Endpoint, event_id, headers, payload
 
 USER_AGENT = f"incidents-broadcaster/{__version__} (webhooks)"

@@ -22,6 +22,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 
+from tests.support.receiver import read_request
+
 
 def b64url(data: bytes) -> str:
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
@@ -69,15 +71,8 @@ class PushService:
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
             while True:
-                head = await reader.readuntil(b"\r\n\r\n")
-                lines = head.decode("latin-1").split("\r\n")
-                headers = {}
-                for line in lines[1:]:
-                    name, _, value = line.partition(":")
-                    if name:
-                        headers[name.strip().lower()] = value.strip()
-                body = await reader.readexactly(int(headers.get("content-length", "0")))
-                who = lines[0].split(" ")[1].rsplit("/", 1)[-1]
+                request_line, headers, body = await read_request(reader)
+                who = request_line.split(" ")[1].rsplit("/", 1)[-1]
                 status = self.statuses.get(who, 201)
                 self.messages.append(Message(who, headers, body, time.monotonic(), status))
                 if self.delay:

@@ -103,14 +103,7 @@ class Receiver:
         self._writers.add(writer)
         try:
             while not self._closing:
-                head = await reader.readuntil(b"\r\n\r\n")
-                lines = head.decode("latin-1").split("\r\n")
-                headers = {}
-                for line in lines[1:]:
-                    name, _, value = line.partition(":")
-                    if name:
-                        headers[name.strip().lower()] = value.strip()
-                body = await reader.readexactly(int(headers.get("content-length", "0")))
+                _, headers, body = await read_request(reader)
                 received = Received(headers, body, time.monotonic())
                 self.requests.append(received)
                 status = await self._answer()
@@ -133,3 +126,16 @@ class Receiver:
         elif self.delay:
             await asyncio.sleep(self.delay)
         return 500 if self.mode == "fail" else 200
+
+
+async def read_request(reader: asyncio.StreamReader) -> tuple[str, dict[str, str], bytes]:
+    """One HTTP/1.1 request: its request line, headers (lower-case names) and body."""
+    head = await reader.readuntil(b"\r\n\r\n")
+    lines = head.decode("latin-1").split("\r\n")
+    headers = {}
+    for line in lines[1:]:
+        name, _, value = line.partition(":")
+        if name:
+            headers[name.strip().lower()] = value.strip()
+    body = await reader.readexactly(int(headers.get("content-length", "0")))
+    return lines[0], headers, body

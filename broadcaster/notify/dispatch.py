@@ -200,7 +200,8 @@ class ChannelFollower(Follower[ChannelProgress]):
                 break
             for sub in chunk:
                 if sub.lang not in notices:
-                    made = notice(after, decoded, sub.lang, self.n.settings.public_url)
+                    settings = self.n.settings
+                    made = notice(after, decoded, sub.lang, settings.public_url, zone=settings.timezone)
                     notices[sub.lang] = dataclasses.replace(
                         made, extra={**made.extra, "importance": str(level)}
                     )

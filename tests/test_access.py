@@ -37,6 +37,7 @@ PUBLIC_WRITES = {
     ("POST", "/incidents/{incident_id}/follow"),
     ("DELETE", "/api/subscriptions/{token}"),
     ("POST", "/subscriptions/{token}/unsubscribe"),
+    ("POST", "/subscriptions/confirm/{token}"),
 }
 ADMIN_CHECKS = {"_admin_actor", "_admin"}
 

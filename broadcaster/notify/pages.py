@@ -1,5 +1,6 @@
 """The subscriber's pages, reached by the secret token in every message: the confirmation
-link (``/subscriptions/confirm/{token}``) and the manage page (``/subscriptions/{token}``),
+link (``/subscriptions/confirm/{token}``: a page with a button that posts to the same address;
+the link alone confirms nothing) and the manage page (``/subscriptions/{token}``),
 which lists every subscription of that person, each with a button that ends it.
 
 No JavaScript: the buttons are forms posting to ``/subscriptions/{token}/unsubscribe``, which
@@ -44,15 +45,29 @@ async def _titles(publisher: Any, entries: list[Entry]) -> dict[str, str]:
 
 
 @router.get("/subscriptions/confirm/{token}", response_class=HTMLResponse)
-async def confirm(
+async def confirm_page(
     request: Request, token: str, subs: SubscriptionsDep, settings: SettingsDep, publisher: PublisherDep
 ) -> Response:
-    """The link in the confirmation e-mail: confirms the subscription, and says so."""
+    """The link in the confirmation e-mail: says what would be sent and asks for one press of
+    a button. Opening the link confirms nothing: mail scanners and link previews open links
+    by themselves, and double opt-in means the person chose."""
     entry = await _entry(subs, token)
-    sub = entry.sub if entry.removed is not None else await subs.confirm(entry.sub.id)
-    context = {"sub": sub, "ended": entry.removed is not None, "token": token,
+    context = {"sub": entry.sub, "ended": entry.removed is not None, "token": token,
                "titles": await _titles(publisher, [entry])}  # fmt: skip
-    return render(request, "notify/confirmed.html", context, settings)
+    response = render(request, "notify/confirmed.html", context, settings)
+    response.headers["Cache-Control"] = "no-store"
+    response.headers["Referrer-Policy"] = "no-referrer"
+    return response
+
+
+@router.post("/subscriptions/confirm/{token}")
+async def confirm(request: Request, token: str, subs: SubscriptionsDep, settings: SettingsDep) -> Response:
+    """The button on that page: confirms (again is harmless), then shows the page, now confirmed."""
+    entry = await _entry(subs, token)
+    if entry.removed is None:
+        await subs.confirm(entry.sub.id)
+    lang = language(request, settings)
+    return RedirectResponse(f"/subscriptions/confirm/{token}?lang={lang}", status_code=303)
 
 
 @router.get("/subscriptions/{token}", response_class=HTMLResponse)

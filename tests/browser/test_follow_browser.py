@@ -176,6 +176,10 @@ async def test_email_follow_without_javascript_sends_the_confirmation(
                 assert link is not None, plain
                 confirm_path = link.group(0).split("/subscriptions/", 1)[1]
                 await page.goto(f"/subscriptions/{confirm_path}")
+                asking = "请确认订阅" if lang == "zh-CN" else "Confirm your subscription"
+                await expect(page.locator("h1")).to_have_text(asking)
+                button = "确认订阅" if lang == "zh-CN" else "Confirm my subscription"
+                await page.get_by_role("button", name=button).click()
                 confirmed = "订阅已确认" if lang == "zh-CN" else "Subscription confirmed"
                 await expect(page.locator("h1")).to_have_text(confirmed)
                 tab.assert_clean()

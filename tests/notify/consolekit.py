@@ -85,7 +85,7 @@ class Site:
             link = re.search(r"http://\S+/subscriptions/confirm/\S+", plain.get_content())  # type: ignore[attr-defined]
             assert link is not None
             async with httpx.AsyncClient() as reader:
-                assert (await reader.get(link.group(0))).status_code == 200
+                assert (await reader.post(link.group(0))).status_code == 303
 
     async def workspace(self, incident: str, who: Browser | None = None, lang: str = "en") -> str:
         page = await (who or self.admin).http.get(

@@ -174,9 +174,19 @@ async def test_email_double_opt_in_confirm_link_and_one_click(
     [message] = await mailbox.wait(EMAIL, 1)
     plain, _html = parts(message)
     confirm = link(plain, "/subscriptions/confirm/")
-    page = await http.get(confirm.replace(http.base_url.join("/").__str__().rstrip("/"), ""))
-    assert page.status_code == 200 and "文化路停水" in page.text
-    assert EMAIL not in page.text
+    path = confirm.replace(http.base_url.join("/").__str__().rstrip("/"), "")
+    # Opening the link (as a mail scanner or a link preview would) confirms nothing.
+    page = await http.get(path)
+    assert page.status_code == 200 and "文化路停水" in page.text and "请确认订阅" in page.text
+    assert EMAIL not in page.text and page.headers["Cache-Control"] == "no-store"
+    manage = await http.get(f"/subscriptions/{secret}?lang=en")
+    assert "waiting for you to confirm" in manage.text
+    pressed = await http.post(path)
+    assert pressed.status_code == 303
+    page = await http.get(pressed.headers["Location"])
+    assert page.status_code == 200 and "订阅已确认" in page.text and "文化路停水" in page.text
+    again = await http.post(path)  # a second press is harmless
+    assert again.status_code == 303
     manage = await http.get(f"/subscriptions/{secret}?lang=en")
     assert "waiting for you to confirm" not in manage.text and "important updates" in manage.text
     # RFC 8058: a mail client posts List-Unsubscribe=One-Click, no cookie, no CSRF token.

@@ -60,7 +60,7 @@ async def test_subscribe_confirm_receive_and_unsubscribe_by_email(tmp_path: Path
                     link = re.search(rf"{re.escape(public)}/subscriptions/confirm/\S+", plain)
                     assert link is not None, plain
                     async with httpx.AsyncClient() as reader:
-                        assert (await reader.get(link.group(0))).status_code == 200
+                        assert (await reader.post(link.group(0))).status_code == 303
 
                 assert (
                     await api.post(incident, "水已恢复。\n请先放水一分钟。", notify=True)

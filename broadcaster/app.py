@@ -50,6 +50,9 @@ from broadcaster.questions import api as question_api
 from broadcaster.questions import console as question_console
 from broadcaster.questions import pages as question_pages
 from broadcaster.questions.board import Questions
+from broadcaster.reads.door import ReadDoor
+from broadcaster.reads.health import LIVE, readiness
+from broadcaster.reads.versions import Versions, VersionTap
 from broadcaster.reports import api as report_api
 from broadcaster.reports import console as report_console
 from broadcaster.reports import live as report_live
@@ -103,12 +106,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.vapid = await load_vapid(backend, settings)
         app.state.deliverer = deliverer = Deliverer(backend, settings)
         app.state.webhooks = deliverer.webhooks
-        backend.set_listener(deliverer.tap(hub))  # the hub hears everything, webhooks wake at once
+        app.state.versions = versions = Versions(backend, settings.read_freshness)
+        heard = VersionTap(deliverer.tap(hub), versions)  # cached pages follow what this process hears
+        backend.set_listener(heard)  # the hub hears everything, webhooks wake at once
         await deliverer.start()
         notifier: Notifier | None = None
         if settings.notify_process == "inline":
             notifier = Notifier(backend, settings, app.state.subscriptions, app.state.vapid)
-            backend.set_listener(notifier.tap(deliverer.tap(hub)))  # notifications wake at once too
+            backend.set_listener(notifier.tap(heard))  # notifications wake at once too
             await notifier.start()
         # Else the notifier process sends (broadcaster/notify/process.py): the console reads
         # its figures from the store.
@@ -159,6 +164,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     }
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes, larger=uploads, page=_too_large_page)
     app.add_middleware(SecurityHeaders, images=maps.tile_origin(settings.map_tiles))
+    # Outermost: hot public reads never reach the route table (broadcaster/reads/).
+    door_bytes = settings.read_cache_mb * 1024 * 1024
+    tiles = maps.tile_origin(settings.map_tiles)
+    app.add_middleware(ReadDoor, state=app.state, max_bytes=door_bytes, images=tiles)
     _add_error_handlers(app)
     _declare_plain_errors(app)
     app.include_router(api.router)
@@ -189,21 +198,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @app.get("/healthz", tags=["operations"], summary="Liveness")
     async def healthz() -> dict[str, str]:
-        return {"status": "ok"}
+        return dict(LIVE[1])  # answered by broadcaster/reads/door.py; here for the schema
 
     @app.get(
         "/readyz", tags=["operations"], summary="Readiness: the store answers and live fan-out is linked"
     )
     async def readyz(request: Request) -> JSONResponse:
-        backend = request.app.state.backend
-        try:
-            await backend.ping()
-        except BackendError as exc:
-            return JSONResponse({"status": "unavailable", "detail": str(exc)}, 503, {"Retry-After": "2"})
-        if getattr(backend, "pubsub_connected", True) is False:
-            detail = "the store answers, but live fan-out is reconnecting"
-            return JSONResponse({"status": "degraded", "detail": detail}, 503, {"Retry-After": "2"})
-        return JSONResponse({"status": "ready"})
+        status, answer = await readiness(request.app.state.backend)
+        return JSONResponse(answer, status, {"Retry-After": "2"} if status != 200 else None)
 
     @app.get("/metrics", tags=["operations"], summary="Prometheus metrics of this process")
     async def prometheus() -> Response:

@@ -62,6 +62,15 @@ class Settings(BaseSettings):
     map_tiles_attribution: str = Field(
         "© OpenStreetMap contributors", max_length=300, description="the credit shown on the tiles"
     )
+    # The public read path (docs/reads.md).
+    read_freshness: float = Field(
+        0.5, ge=0, le=30,
+        description="seconds a cached page or feed is served before its incident's head is read again "
+        "(writes through this process and events it hears are seen at once)",
+    )  # fmt: skip
+    read_cache_mb: int = Field(
+        64, ge=1, description="memory for rendered and compressed public pages, feeds and documents (MiB)"
+    )
     # Notifications (docs/notifications.md).
     public_url: str = Field(
         "http://127.0.0.1:8000",

@@ -64,7 +64,7 @@ async def test_language_from_accept_language_and_lang_parameter(api: Api) -> Non
     english = await page(api, f"/incidents/{incident}", **{"Accept-Language": "en-GB,en;q=0.9"})
     assert '<html lang="en">' in english.text
     assert "Updates, newest first" in english.text
-    assert english.headers["vary"] == "Accept-Language"
+    assert english.headers["vary"] == "Accept-Encoding, Accept-Language"
     chinese = await page(api, f"/incidents/{incident}", **{"Accept-Language": "zh-Hans-CN,zh;q=0.8,en;q=0.5"})
     assert '<html lang="zh-CN">' in chinese.text
     assert "最新消息" in chinese.text

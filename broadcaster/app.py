@@ -14,7 +14,6 @@ from fastapi.encoders import jsonable_encoder
 from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse, RedirectResponse, Response
-from fastapi.staticfiles import StaticFiles
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import Scope
@@ -50,6 +49,7 @@ from broadcaster.questions import api as question_api
 from broadcaster.questions import console as question_console
 from broadcaster.questions import pages as question_pages
 from broadcaster.questions.board import Questions
+from broadcaster.reads.assets import Assets
 from broadcaster.reads.door import ReadDoor
 from broadcaster.reads.health import LIVE, readiness
 from broadcaster.reads.versions import Versions, VersionTap
@@ -65,7 +65,7 @@ from broadcaster.syndication import cap_routes
 from broadcaster.syndication import feed_routes as feeds
 from broadcaster.web.error_pages import error_page, error_response, too_large_page, wants_page
 from broadcaster.web.limits import BodyLimit
-from broadcaster.web.rendering import resource_dir
+from broadcaster.web.rendering import resource_dir, templates
 from broadcaster.web.security import SecurityHeaders
 from broadcaster.webhooks import routes as webhook_routes
 from broadcaster.webhooks.delivery import Deliverer
@@ -163,10 +163,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         "/reports/new|/api/reports": max(settings.max_body_bytes, media.MAX_UPLOAD_BODY),
     }
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes, larger=uploads, page=_too_large_page)
-    app.add_middleware(SecurityHeaders, images=maps.tile_origin(settings.map_tiles))
+    tiles = maps.tile_origin(settings.map_tiles)
+    app.add_middleware(SecurityHeaders, images=tiles)
+    # Static files, read and compressed once; pages link them by fingerprinted URL. The one
+    # Jinja environment is shared by every app of the process: they all load the same static/.
+    app.state.assets = assets = Assets(resource_dir("static"), images=tiles)
+    templates.env.globals["static_url"] = assets.url
     # Outermost: hot public reads never reach the route table (broadcaster/reads/).
     door_bytes = settings.read_cache_mb * 1024 * 1024
-    tiles = maps.tile_origin(settings.map_tiles)
     app.add_middleware(ReadDoor, state=app.state, max_bytes=door_bytes, images=tiles)
     _add_error_handlers(app)
     _declare_plain_errors(app)
@@ -194,7 +198,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(notify_pages.router)
     app.include_router(follow_pages.router)
     app.include_router(notify_console.router)
-    app.mount("/static", StaticFiles(directory=resource_dir("static")), name="static")
+    app.mount("/static", assets.serve, name="static")
 
     @app.get("/healthz", tags=["operations"], summary="Liveness")
     async def healthz() -> dict[str, str]:

@@ -19,9 +19,17 @@ def policy(ancestors: str, images: str | None = None) -> bytes:
     return POLICY.format(ancestors=ancestors, images=f" {images}" if images else "").encode()
 
 
+def not_framed(images: str | None = None) -> list[tuple[bytes, bytes]]:
+    """The headers of a response no page may frame."""
+    return [(b"content-security-policy", policy("'none'", images)), (b"x-frame-options", b"DENY")]
+
+
 # Public reads may be fetched by any site (no cookies are involved); writes get no CORS
 # headers at all, so a browser refuses them from other origins (they need a token anyway).
 OPEN_READ = (b"access-control-allow-origin", b"*")
+SELF_SECURED = "/static/"
+"""Answered by :mod:`broadcaster.reads.assets`, which adds these headers itself (it is also
+called directly, outside this middleware)."""
 PRIVATE_READS = ("/api/audit", "/api/operators", "/api/scheduled", "/api/reports/inbox")
 
 
@@ -42,14 +50,11 @@ class SecurityHeaders:
 
     def __init__(self, app: ASGIApp, images: str | None = None) -> None:
         self.app = app
-        self.not_framed = [
-            (b"content-security-policy", policy("'none'", images)),
-            (b"x-frame-options", b"DENY"),
-        ]
+        self.not_framed = not_framed(images)
         self.framed = [(b"content-security-policy", policy("*", images))]
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
+        if scope["type"] != "http" or scope["path"].startswith(SELF_SECURED):
             await self.app(scope, receive, send)
             return
         extra = COMMON + (self.framed if may_be_framed(scope["path"]) else self.not_framed)

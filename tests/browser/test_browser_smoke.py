@@ -6,7 +6,7 @@ import re
 import uuid
 
 import pytest
-from playwright.async_api import expect
+from playwright.async_api import Response, expect
 
 from tests.browser.support import (
     DESKTOP,
@@ -49,11 +49,21 @@ async def test_index_lists_the_live_incident(api: Api, tab: Tab, sqlite_server: 
 
 async def test_timeline_shows_the_update(api: Api, tab: Tab) -> None:
     incident, title, body = await incident_with_update(api)
+    assets: list[Response] = []
+    tab.page.on("response", lambda r: assets.append(r) if "/static/" in r.url else None)
     answer = await tab.page.goto(f"/incidents/{incident}")
     assert answer is not None and answer.status == 200
     await expect(tab.page.locator("html")).to_have_attribute("lang", "zh-CN")
     await expect(tab.page.get_by_role("heading", level=1)).to_have_text(title)
     await expect(tab.page.get_by_text(body)).to_be_visible()
+    # Styles and scripts come from fingerprinted URLs, cached for a year; the stylesheet applies.
+    names = {re.sub(r"^.*/static/", "", r.url) for r in assets}
+    assert {"site", "live", "follow", "area"} <= {name.split(".")[0] for name in names}, names
+    for response in assets:
+        assert re.search(r"/static/[\w/-]+\.[0-9a-f]{10}\.(css|js)$", response.url), response.url
+        assert response.status == 200
+        assert "immutable" in (await response.all_headers())["cache-control"]
+    assert await tab.page.evaluate("getComputedStyle(document.body).margin") == "0px"
     tab.assert_clean()
 
 

@@ -44,10 +44,10 @@ from pathlib import Path, PurePosixPath
 
 from starlette.types import Receive, Scope, Send
 
-from broadcaster.reads.encoding import compress, compressible, negotiate
+from broadcaster.reads.encoding import compress, compressible, matches, negotiate
 from broadcaster.web.security import COMMON, OPEN_READ, SELF_SECURED, not_framed
 
-__all__ = ["Asset", "Assets", "fingerprint", "matches"]
+__all__ = ["Asset", "Assets", "fingerprint"]
 
 PREFIX = SELF_SECURED
 IMMUTABLE = b"public, max-age=31536000, immutable"
@@ -97,16 +97,6 @@ def unfingerprint(name: str) -> tuple[str, str] | None:
         return None
     plain = found["stem"] + (found["suffix"] or "")
     return (f"{head}/{plain}" if head else plain), found["hash"]
-
-
-def matches(if_none_match: str, etag: bytes) -> bool:
-    """Whether an ``If-None-Match`` value names ``etag`` (weak comparison, ``*``)."""
-    wanted = etag.decode()
-    for tag in if_none_match.split(","):
-        tag = tag.strip()
-        if tag == "*" or tag.removeprefix("W/") == wanted:
-            return True
-    return False
 
 
 @dataclass(frozen=True, slots=True)

@@ -23,6 +23,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from broadcaster import i18n
 from broadcaster.reads.cache import Representation, Representations
+from broadcaster.reads.encoding import matches
 from broadcaster.reads.health import LIVE, readiness
 from broadcaster.reads.targets import Scope as Follows
 from broadcaster.reads.targets import Target, classify
@@ -52,15 +53,6 @@ def _header(scope: Scope, name: bytes) -> str:
         if key == name:
             return str(value.decode("latin-1"))
     return ""
-
-
-def _matches(if_none_match: str, etag: bytes) -> bool:
-    wanted = etag.decode()
-    for tag in if_none_match.split(","):
-        tag = tag.strip().removeprefix("W/")
-        if tag == wanted or tag == "*":
-            return True
-    return False
 
 
 class ReadDoor:
@@ -159,7 +151,7 @@ class ReadDoor:
         etag = rep.etag(coding)
         fixed = [(b"etag", etag), (b"vary", rep.vary)]
         if_none_match = _header(scope, b"if-none-match")
-        if if_none_match and _matches(if_none_match, etag):
+        if if_none_match and matches(if_none_match, etag):
             kept = [(k, v) for k, v in rep.headers if k.lower() in (b"cache-control", b"last-modified")]
             await _send(send, 304, [*kept, *fixed], b"", False)
             return

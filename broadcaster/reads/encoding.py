@@ -12,7 +12,7 @@ import gzip
 import brotli
 import zstandard
 
-__all__ = ["CODINGS", "COMPRESSIBLE", "compress", "compressible", "negotiate"]
+__all__ = ["CODINGS", "COMPRESSIBLE", "compress", "compressible", "matches", "negotiate"]
 
 CODINGS = ("br", "zstd", "gzip")
 """The codings this server makes, best first (when the reader gives them equal weight)."""
@@ -68,3 +68,13 @@ def compress(body: bytes, coding: str) -> bytes:
     if coding == "zstd":
         return zstandard.ZstdCompressor(level=ZSTD_LEVEL).compress(body)
     raise ValueError(f"unknown coding: {coding}")
+
+
+def matches(if_none_match: str, etag: bytes) -> bool:
+    """Whether an ``If-None-Match`` value names ``etag`` (weak comparison, ``*``)."""
+    wanted = etag.decode()
+    for tag in if_none_match.split(","):
+        tag = tag.strip()
+        if tag == "*" or tag.removeprefix("W/") == wanted:
+            return True
+    return False

@@ -16,7 +16,8 @@ import httpx
 import pytest
 import zstandard
 
-from broadcaster.reads.assets import Assets, fingerprint, matches, unfingerprint
+from broadcaster.reads.assets import Assets, fingerprint, unfingerprint
+from broadcaster.reads.encoding import matches
 from broadcaster.web.rendering import resource_dir
 from tests.incidents.test_pages import raw_get
 from tests.support.client import Api

@@ -5,7 +5,6 @@ Pages are complete without JavaScript; ``static/live.js`` then keeps them curren
 
 from __future__ import annotations
 
-import time
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
@@ -110,35 +109,6 @@ async def home(request: Request, publisher: PublisherDep, settings: SettingsDep)
     return render(request, "index.html", context, settings)
 
 
-class PageCache:
-    """Rendered timelines by (incident, seq, language, page, host): when a crowd opens
-    the same timeline, it is rendered once per change. Entries live a few seconds only,
-    since the page also says "3 minutes ago"."""
-
-    def __init__(self, seconds: float = 10.0, size: int = 256) -> None:
-        self.seconds = seconds
-        self.size = size
-        self._pages: dict[tuple[str, ...], tuple[float, bytes, dict[str, str]]] = {}
-
-    def get(self, key: tuple[str, ...]) -> HTMLResponse | None:
-        found = self._pages.get(key)
-        if found is None or found[0] < time.monotonic():
-            return None
-        return HTMLResponse(found[1], headers=found[2])
-
-    def put(self, key: tuple[str, ...], response: HTMLResponse) -> None:
-        if len(self._pages) >= self.size:
-            now = time.monotonic()
-            self._pages = {k: v for k, v in self._pages.items() if v[0] >= now}
-            if len(self._pages) >= self.size:
-                self._pages.pop(next(iter(self._pages)))
-        headers = {"vary": response.headers.get("vary", "Accept-Language")}
-        self._pages[key] = (time.monotonic() + self.seconds, bytes(response.body), headers)
-
-
-page_cache = PageCache()
-
-
 @router.get("/incidents/{incident_id}", response_class=HTMLResponse)
 async def incident_page(
     request: Request,
@@ -147,17 +117,12 @@ async def incident_page(
     settings: SettingsDep,
     before: Annotated[str | None, Query(max_length=64)] = None,
 ) -> HTMLResponse:
+    """Rendered once per version and language for every reader: broadcaster/reads/."""
     incident = await publisher.get(incident_id)
-    key = (incident_id, str(incident.seq), language(request, settings), before or "", base_url(request))
-    cached = page_cache.get(key)
-    if cached is not None:
-        return cached
     updates, older = page_of(incident, before, settings.page_updates)
     context = timeline_context(request, incident, settings)
     context.update(updates=updates, older=older, archive=before is not None)
-    response = render(request, "incident.html", context, settings)
-    page_cache.put(key, response)
-    return response
+    return render(request, "incident.html", context, settings)
 
 
 @router.get("/incidents/{incident_id}/embed", response_class=HTMLResponse)

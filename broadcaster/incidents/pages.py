@@ -17,7 +17,7 @@ from broadcaster.core.markdown import excerpt, plain_text
 from broadcaster.core.timeline import Incident, Revision, Update
 from broadcaster.incidents.api import IncidentId
 from broadcaster.incidents.deps import PublisherDep
-from broadcaster.web.deps import SettingsDep
+from broadcaster.web.deps import SettingsDep, public_url
 from broadcaster.web.rendering import language, render
 
 router = APIRouter(include_in_schema=False)
@@ -25,10 +25,6 @@ EMBED_UPDATES = 20
 RECENTLY_RESOLVED = 20
 BLANK_UPDATE = Update(id="", body="", html="", published_at="", next_update_at=None)
 BLANK_REVISION = Revision(body="", html="", replaced_at="", reason="")
-
-
-def base_url(request: Request) -> str:
-    return str(request.base_url).rstrip("/")
 
 
 def page_of(incident: Incident, before: str | None, size: int) -> tuple[list[Update], str | None]:
@@ -62,13 +58,14 @@ def live_blog_updates(incident: Incident, page_url: str, limit: int = 20) -> lis
 
 def timeline_context(request: Request, incident: Incident, settings: Settings) -> dict[str, Any]:
     pinned = incident.updates.get(incident.pinned) if incident.pinned else None
-    page_url = f"{base_url(request)}/incidents/{incident.id}"
+    base = public_url(request)
+    page_url = f"{base}/incidents/{incident.id}"
     return {
         **area_context(incident, language(request, settings), settings),
         "incident": incident,
         "pinned": pinned,
         "zone": settings.timezone,
-        "base": base_url(request),
+        "base": base,
         "page_url": page_url,
         "jsonld_updates": live_blog_updates(incident, page_url),
         # Empty partials for live.js to clone (see templates/_client.html).
@@ -111,7 +108,7 @@ async def home(request: Request, publisher: PublisherDep, settings: SettingsDep)
 
 
 class PageCache:
-    """Rendered timelines by (incident, seq, language, page, host): when a crowd opens
+    """Rendered timelines by (incident, seq, language, page): when a crowd opens
     the same timeline, it is rendered once per change. Entries live a few seconds only,
     since the page also says "3 minutes ago"."""
 
@@ -148,7 +145,7 @@ async def incident_page(
     before: Annotated[str | None, Query(max_length=64)] = None,
 ) -> HTMLResponse:
     incident = await publisher.get(incident_id)
-    key = (incident_id, str(incident.seq), language(request, settings), before or "", base_url(request))
+    key = (incident_id, str(incident.seq), language(request, settings), before or "")
     cached = page_cache.get(key)
     if cached is not None:
         return cached

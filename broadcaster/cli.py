@@ -10,7 +10,7 @@ import sys
 
 from broadcaster.accounts import credentials as accounts
 from broadcaster.accounts.operators import Operator, add_operator
-from broadcaster.config import Settings
+from broadcaster.config import Settings, local_url
 from broadcaster.demo import add_options as add_demo_options
 from broadcaster.demo import check_options as check_demo_options
 from broadcaster.demo import start as start_demo
@@ -53,15 +53,13 @@ def _parser() -> argparse.ArgumentParser:
     add.add_argument("name")
     add.add_argument("--admin", action="store_true", help="may manage operators and webhooks")
     add.add_argument("--backend", help=backend_help)
-    add.add_argument(
-        "--url", default="http://127.0.0.1:8000", help="the server's address, for the console link"
-    )
+    add.add_argument("--url", help="the address for the console link (default: INCIDENTS_PUBLIC_URL)")
     link = op_commands.add_parser(
         "link", help="a new one-time link for an operator to set a console password"
     )
     link.add_argument("name")
     link.add_argument("--backend", help=backend_help)
-    link.add_argument("--url", default="http://127.0.0.1:8000", help="the server's address")
+    link.add_argument("--url", help="the server's address (default: INCIDENTS_PUBLIC_URL)")
 
     from broadcaster.stores import transfer  # export, import, migrate (arguments defined there)
 
@@ -80,6 +78,10 @@ LISTEN_BACKLOG = 8192
 
 def serve(args: argparse.Namespace) -> int:
     settings = _settings(args.backend)
+    if "public_url" not in settings.model_fields_set:  # development: the address served
+        url = local_url(args.host, args.port)
+        os.environ["INCIDENTS_PUBLIC_URL"] = url  # worker processes and the notifier read it too
+        settings = settings.model_copy(update={"public_url": url})
     if args.workers > 1 and settings.backend.startswith("sqlite"):
         print(
             "incidents: --workers > 1 needs a shared backend: add --backend redis://HOST:PORT/0",
@@ -91,8 +93,9 @@ def serve(args: argparse.Namespace) -> int:
         replay = start_demo(args, settings)
     host = f"[{args.host}]" if ":" in args.host else args.host
     logging.getLogger("incidents").info(
-        "serving on http://%s:%d/ (backend %s, %d worker%s)",
-        host, args.port, settings.backend, args.workers, "" if args.workers == 1 else "s",
+        "serving on http://%s:%d/ for %s (backend %s, %d worker%s)",
+        host, args.port, settings.public_url, settings.backend, args.workers,
+        "" if args.workers == 1 else "s",
     )  # fmt: skip
     child = None
     if settings.notify_process == "child":  # one for all the workers
@@ -145,7 +148,8 @@ def notifier(args: argparse.Namespace) -> int:
 
 
 async def _operator_command(args: argparse.Namespace) -> int:
-    backend = open_backend(_settings(args.backend).backend)
+    settings = _settings(args.backend)
+    backend = open_backend(settings.backend)
     try:
         await backend.start()
         if args.op_command == "add":
@@ -161,7 +165,7 @@ async def _operator_command(args: argparse.Namespace) -> int:
         return 1
     finally:
         await backend.close()
-    link = f"{args.url.rstrip('/')}/console/setup/{secret}"
+    link = f"{(args.url or settings.public_url).rstrip('/')}/console/setup/{secret}"
     if token is not None:
         role = "admin" if operator.admin else "operator"
         print(

@@ -4,11 +4,21 @@ from __future__ import annotations
 
 import re
 from typing import Literal
+from urllib.parse import urlsplit
 
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_BACKEND = "sqlite:///./data/incidents.db"
+DEVELOPMENT_URL = "http://127.0.0.1:8000"
+"""public_url when neither the setting nor ``incidents serve`` gives one (an app made in-process)."""
+
+
+def local_url(host: str, port: int) -> str:
+    """``http://HOST:PORT`` of a server listening on ``host``: the public URL ``incidents serve``
+    gives when none is set. Every address (0.0.0.0, ::) is reached on loopback."""
+    host = {"0.0.0.0": "127.0.0.1", "::": "::1", "": "127.0.0.1"}.get(host, host)
+    return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
 
 
 class Settings(BaseSettings):
@@ -28,7 +38,9 @@ class Settings(BaseSettings):
     )
     page_updates: int = Field(50, ge=1, description="updates on the first page of a timeline")
     cap_sender: str | None = Field(
-        None, description="CAP <sender> of alert messages, e.g. a domain name (default: the host readers use)"
+        None,
+        description="CAP <sender> of alert messages, e.g. a domain name (default: the host and port of "
+        "public_url)",
     )
     # Citizens' reports (docs/reports.md).
     report_limit: int = Field(5, ge=1, description="reports one address may file per window (429 beyond)")
@@ -73,9 +85,12 @@ class Settings(BaseSettings):
     )
     # Notifications (docs/notifications.md).
     public_url: str = Field(
-        "http://127.0.0.1:8000",
-        description="the absolute base URL readers use, for links in notifications (e-mail, Web Push)",
+        DEVELOPMENT_URL,
+        description="the absolute base URL readers use, e.g. https://alerts.example.gov.cn: every absolute "
+        "link (pages, feeds, CAP, oEmbed, embed code, tracking and setup links, notifications) is made "
+        "from it, never from the request's Host (default: http://HOST:PORT of `incidents serve`)",
     )
+    # Notifications (docs/notifications.md).
     smtp_url: str = Field(
         "",
         description="smtp://host:port or smtps://user:pass@host:port for e-mail notifications (empty: off)",
@@ -120,10 +135,13 @@ class Settings(BaseSettings):
     @field_validator("public_url")
     @classmethod
     def _public_url(cls, value: str) -> str:
-        if not re.fullmatch(r"https?://[^\s/?#]+(/[^\s?#]*)?", value):
-            raise ValueError(
-                "public_url must be an absolute http:// or https:// URL, e.g. https://alerts.example.org"
-            )
+        problem = "public_url must be an absolute http:// or https:// URL, e.g. https://alerts.example.org"
+        if not re.fullmatch(r"https?://[^\s/?#@]+(/[^\s?#]*)?", value):
+            raise ValueError(problem)
+        try:
+            urlsplit(value).port  # noqa: B018 (a port that is not a number raises)
+        except ValueError:
+            raise ValueError(problem) from None
         return value.rstrip("/")
 
     @field_validator("smtp_url")

@@ -11,16 +11,12 @@ from pydantic import Field
 from broadcaster import accounts
 from broadcaster.accounts import AdminDep, ConsoleAdminDep, UserDep, audit, checked_form
 from broadcaster.core import text as written
-from broadcaster.web.deps import BackendDep, SettingsDep
+from broadcaster.web.deps import BackendDep, SettingsDep, public_url
 from broadcaster.web.models import MAX_SEQ, Strict
 from broadcaster.web.rendering import render
 
 router = APIRouter(include_in_schema=False)
 api = APIRouter(prefix="/api", tags=["administration"])
-
-
-def base_url(request: Request) -> str:
-    return str(request.base_url).rstrip("/")
 
 
 # --- API tokens --------------------------------------------------------------------------
@@ -90,7 +86,7 @@ async def add_operator(
     context.update(
         operators=await accounts.list_operators(backend),
         invited=operator.name,
-        link=f"{base_url(request)}/console/setup/{secret}",
+        link=f"{public_url(request)}/console/setup/{secret}",
     )
     return render(request, "console/operators.html", context, settings, status=201)
 
@@ -132,7 +128,7 @@ async def api_invite(body: InviteIn, request: Request, actor: AdminDep, backend:
     except ValueError as exc:
         return JSONResponse({"detail": str(exc)}, 409)
     await audit.record(backend, actor, "operator.invited", target=operator.id, detail={"name": operator.name})
-    link = f"{base_url(request)}/console/setup/{secret}"
+    link = f"{public_url(request)}/console/setup/{secret}"
     return JSONResponse(
         {"operator": {"id": operator.id, "name": operator.name, "admin": operator.admin}, "setup_link": link},
         201,

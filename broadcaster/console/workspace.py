@@ -46,7 +46,7 @@ from broadcaster.incidents import (
 )
 from broadcaster.live import Hub, HubDep
 from broadcaster.media import store_photo
-from broadcaster.web.deps import SettingsDep
+from broadcaster.web.deps import SettingsDep, public_url
 from broadcaster.web.rendering import language, render
 from broadcaster.webhooks import webhook_notices
 
@@ -104,7 +104,7 @@ async def workspace(
         "done": request.query_params.get("done"),
         "scheduled": scheduled,
         "zone": settings.timezone,
-        "base": str(request.base_url).rstrip("/"),
+        "base": public_url(request),
         "second_lang": second_language(incident.lang),
         "details": {**shown_values(incident, settings.timezone), **(values or {})},
         "area_svg": maps.area_map(incident.area_shape, language(request, settings))

@@ -15,7 +15,7 @@ import threading
 from zoneinfo import ZoneInfo
 
 from broadcaster.accounts import add_operator, create_token, find_by_name
-from broadcaster.config import Settings
+from broadcaster.config import Settings, local_url
 from broadcaster.demo.runner import Replay, load_script
 from broadcaster.demo.script import check_speed
 from broadcaster.stores import open_backend
@@ -54,11 +54,6 @@ def check_options(parser: argparse.ArgumentParser, args: argparse.Namespace) -> 
     """``--speed`` and ``--exit-when-done`` only with a demo (exits 2 otherwise)."""
     if not args.demo and (args.speed is not None or args.exit_when_done):
         parser.error("--speed and --exit-when-done go with --demo (or the demo command)")
-
-
-def _base_url(host: str, port: int) -> str:
-    host = {"0.0.0.0": "127.0.0.1", "::": "::1", "": "127.0.0.1"}.get(host, host)
-    return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
 
 
 async def _demo_token(backend_url: str) -> str:
@@ -111,7 +106,7 @@ def start(args: argparse.Namespace, settings: Settings) -> Running:
     except BackendError as exc:
         raise ValueError(f"the demo could not make its operator: {exc}") from None
     replay = Replay(
-        _base_url(args.host, args.port), token, load_script(),
+        local_url(args.host, args.port), token, load_script(),
         speed=args.speed or DEFAULT_SPEED, zone=ZoneInfo(settings.timezone),
     )  # fmt: skip
     running = Running(replay, args.exit_when_done)

@@ -16,7 +16,7 @@ from broadcaster.core.markdown import excerpt, plain_text
 from broadcaster.core.timeline import Incident, Revision, Update
 from broadcaster.incidents.api import IncidentId
 from broadcaster.incidents.deps import PublisherDep
-from broadcaster.web.deps import SettingsDep
+from broadcaster.web.deps import SettingsDep, public_url
 from broadcaster.web.rendering import language, render
 
 router = APIRouter(include_in_schema=False)
@@ -24,10 +24,6 @@ EMBED_UPDATES = 20
 RECENTLY_RESOLVED = 20
 BLANK_UPDATE = Update(id="", body="", html="", published_at="", next_update_at=None)
 BLANK_REVISION = Revision(body="", html="", replaced_at="", reason="")
-
-
-def base_url(request: Request) -> str:
-    return str(request.base_url).rstrip("/")
 
 
 def page_of(incident: Incident, before: str | None, size: int) -> tuple[list[Update], str | None]:
@@ -61,13 +57,14 @@ def live_blog_updates(incident: Incident, page_url: str, limit: int = 20) -> lis
 
 def timeline_context(request: Request, incident: Incident, settings: Settings) -> dict[str, Any]:
     pinned = incident.updates.get(incident.pinned) if incident.pinned else None
-    page_url = f"{base_url(request)}/incidents/{incident.id}"
+    base = public_url(request)
+    page_url = f"{base}/incidents/{incident.id}"
     return {
         **area_context(incident, language(request, settings), settings),
         "incident": incident,
         "pinned": pinned,
         "zone": settings.timezone,
-        "base": base_url(request),
+        "base": base,
         "page_url": page_url,
         "jsonld_updates": live_blog_updates(incident, page_url),
         # Empty partials for live.js to clone (see templates/_client.html).

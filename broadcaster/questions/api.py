@@ -22,7 +22,7 @@ from broadcaster.incidents import IncidentId
 from broadcaster.questions import rules as qr
 from broadcaster.questions.board import Entry, Questions, questions_of
 from broadcaster.reports import MAX_CONTACT, MAX_NOTE, address_of
-from broadcaster.web.deps import IdempotencyKey, SettingsDep
+from broadcaster.web.deps import IdempotencyKey, SettingsDep, public_url
 from broadcaster.web.models import Strict
 
 router = APIRouter(prefix="/api/incidents/{incident_id}/questions", tags=["questions"])
@@ -58,7 +58,7 @@ class ReasonIn(Strict):
 
 
 def status_url(request: Request, code: str) -> str:
-    return f"{str(request.base_url).rstrip('/')}/questions/{code}"
+    return f"{public_url(request)}/questions/{code}"
 
 
 @router.post(

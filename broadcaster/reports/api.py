@@ -31,7 +31,7 @@ from broadcaster.reports import rules as rp
 from broadcaster.reports.desk import ReportDesk
 from broadcaster.reports.rules import Report
 from broadcaster.reports.stats import Summary, summarise
-from broadcaster.web.deps import BackendDep, IdempotencyKey, SettingsDep
+from broadcaster.web.deps import BackendDep, IdempotencyKey, SettingsDep, public_url
 from broadcaster.web.models import Strict
 
 router = APIRouter(prefix="/api/reports", tags=["reports"])
@@ -173,7 +173,7 @@ async def submit(
         report, created = await file_report(desk, settings, submission, address_of(request), key)
     except media.PhotoRejected as exc:
         raise photo_refusal(exc) from None
-    url = f"{str(request.base_url).rstrip('/')}/reports/{report.code}"
+    url = f"{public_url(request)}/reports/{report.code}"
     headers = {"Location": url, **({} if created else REPLAYED)}
     return JSONResponse({"code": report.code, "status": str(report.status), "url": url}, 201, headers)
 

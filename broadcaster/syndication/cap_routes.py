@@ -24,9 +24,9 @@ from broadcaster.core.timeline import RESOLVED
 from broadcaster.core.types import JSON
 from broadcaster.incidents import RECENTLY_RESOLVED, IncidentId, Publisher, PublisherDep, incident_log
 from broadcaster.syndication import cap, cap_index
-from broadcaster.syndication.feed_routes import ATOM_TYPE, FEED_HEADERS, base_url, not_modified
+from broadcaster.syndication.feed_routes import ATOM_TYPE, FEED_HEADERS, not_modified
 from broadcaster.syndication.feeds import feed_title
-from broadcaster.web.deps import SettingsDep
+from broadcaster.web.deps import SettingsDep, public_url
 
 router = APIRouter(tags=["feeds"])
 
@@ -70,8 +70,8 @@ def _documents(request: Request) -> Documents:
 
 
 def source(request: Request, settings: Settings) -> cap.Source:
-    """Who sends (INCIDENTS_CAP_SENDER, else the host the reader used) and from where."""
-    base = base_url(request)
+    """Who sends (INCIDENTS_CAP_SENDER, else the host of INCIDENTS_PUBLIC_URL) and from where."""
+    base = public_url(request)
     return cap.Source(
         settings.cap_sender or urlsplit(base).netloc, settings.organisation, base, settings.timezone
     )

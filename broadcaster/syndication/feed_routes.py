@@ -15,7 +15,7 @@ from broadcaster.core.events import dumps
 from broadcaster.core.timeline import Incident
 from broadcaster.incidents import IncidentId, PublisherDep
 from broadcaster.syndication import feeds as syndication
-from broadcaster.web.deps import SettingsDep
+from broadcaster.web.deps import SettingsDep, public_url
 
 router = APIRouter(tags=["feeds"])
 
@@ -31,14 +31,9 @@ DEFAULT_PORTS = {"http": 80, "https": 443}
 MaxSize = Annotated[int | None, Query(ge=1, le=10_000, description="pixels")]
 
 
-def base_url(request: Request) -> str:
-    """Scheme, host and root path the reader used, without the trailing slash."""
-    return str(request.base_url).rstrip("/")
-
-
 def etag(kind: str, incident: Incident, base: str, organisation: str) -> str:
     """Strong ETag of a feed. The seq names the state; the digest covers what else the
-    bytes depend on (host the reader used, organisation, this version's format)."""
+    bytes depend on (the public URL, organisation, this version's format)."""
     digest = hashlib.sha256(f"{base}\n{organisation}\n{__version__}".encode()).hexdigest()[:10]
     return f'"{kind}-{incident.seq}-{digest}"'
 
@@ -56,7 +51,7 @@ async def _feed(
     kind: str, request: Request, incident_id: str, publisher: PublisherDep, settings: SettingsDep
 ) -> Response:
     incident = await publisher.get(incident_id)
-    base = base_url(request)
+    base = public_url(request)
     tag = etag(kind, incident, base, settings.organisation)
     headers = {**FEED_HEADERS, "ETag": tag}
     if not_modified(request, tag):
@@ -92,12 +87,14 @@ async def json_feed(
     return await _feed("json", request, incident_id, publisher, settings)
 
 
-def timeline_id(url: str, request: Request) -> str | None:
-    """The incident id of a timeline URL (page or embed) on this server, else None.
+def timeline_id(url: str, public: str) -> str | None:
+    """The incident id of a timeline URL (page or embed) under the public URL ``public``, else None.
 
-    Either scheme is accepted (TLS often ends at a proxy, so the reader's https URL
-    reaches us as http); host and port must be ours, and nothing may hide in userinfo.
+    Either scheme is accepted (TLS often ends at a proxy, so a reader may still hold an http URL);
+    host, port and path prefix must be the public URL's (never the request's Host, which anyone
+    can forge), and nothing may hide in userinfo.
     """
+    ours = urlsplit(public)  # checked by the settings: its port is a number
     try:
         parts = urlsplit(url.strip())
         port = parts.port
@@ -105,14 +102,13 @@ def timeline_id(url: str, request: Request) -> str | None:
         return None
     if parts.scheme not in DEFAULT_PORTS or parts.username is not None or not parts.hostname:
         return None
-    ours = request.base_url
     if parts.hostname.lower() != (ours.hostname or "").lower():
         return None
     their_port = None if port in (None, DEFAULT_PORTS[parts.scheme]) else port
     our_port = None if ours.port in (None, DEFAULT_PORTS.get(ours.scheme)) else ours.port
     if their_port != our_port:
         return None
-    root = request.scope.get("root_path", "").rstrip("/")
+    root = ours.path.rstrip("/")
     if not parts.path.startswith(root):
         return None
     match = TIMELINE_PATH.fullmatch(parts.path[len(root) :])
@@ -133,9 +129,10 @@ async def oembed(
     an empty ``format`` is no format: json."""
     if format_ not in {"json", ""}:
         raise HTTPException(501, "only format=json is available")
-    incident_id = timeline_id(url, request)
+    base = public_url(request)
+    incident_id = timeline_id(url, base)
     if incident_id is None:
         raise HTTPException(404, "not a timeline URL of this server: expected /incidents/{id}")
     incident = await publisher.get(incident_id)
-    answer = syndication.oembed(incident, base_url(request), settings.organisation, maxwidth, maxheight)
+    answer = syndication.oembed(incident, base, settings.organisation, maxwidth, maxheight)
     return JSONResponse(answer, headers=OEMBED_HEADERS)

@@ -1,5 +1,5 @@
 """Dependencies every capability's routes share, as ``Annotated`` aliases: the settings, the store,
-the Idempotency-Key header, and 422 for a rule's ValueError.
+the Idempotency-Key header, and 422 for a rule's ValueError; and the public URL of absolute links.
 
 All ``async``: FastAPI would run plain functions in a thread pool, per request. Each capability
 keeps its own (``accounts`` the operator's token, ``incidents`` the publisher, ``live`` the hub).
@@ -21,6 +21,14 @@ from broadcaster.stores.base import Backend
 async def _settings(request: HTTPConnection) -> Settings:
     settings: Settings = request.app.state.settings
     return settings
+
+
+def public_url(request: HTTPConnection) -> str:
+    """The absolute base URL readers use (``INCIDENTS_PUBLIC_URL``, no trailing slash), which every
+    absolute link is made of. Never the request's ``Host``: anyone can send another, and a cache in
+    front that keys by path would hand the links it made to everyone (docs/operations.md)."""
+    settings: Settings = request.app.state.settings
+    return settings.public_url
 
 
 async def _backend(request: HTTPConnection) -> Backend:

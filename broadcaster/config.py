@@ -83,7 +83,7 @@ class Settings(BaseSettings):
     read_cache_mb: int = Field(
         64, ge=1, description="memory for rendered and compressed public pages, feeds and documents (MiB)"
     )
-    # Notifications (docs/notifications.md).
+    # Links (docs/operations.md#the-public-url).
     public_url: str = Field(
         DEVELOPMENT_URL,
         description="the absolute base URL readers use, e.g. https://alerts.example.gov.cn: every absolute "

@@ -100,6 +100,12 @@ async def test_a_forged_host_changes_no_link(unset: Site) -> None:
         assert asked.status_code == 201, asked.text
         no_forged_host(asked)
         assert asked.json()["status_url"].startswith(f"{ours}/questions/")
+        # Starlette's own trailing-slash redirects name the public URL too.
+        for slashed in (f"/incidents/{iid}/", "/api/incidents/", "/console/", "/reports/"):
+            moved = await forged.get(slashed, follow_redirects=False)
+            assert moved.status_code in (307, 308), (slashed, moved.status_code)
+            assert moved.headers["location"] == f"{ours}{slashed.rstrip('/')}", slashed
+            no_forged_host(moved)
         report = {"title": "天伦路路灯不亮", "body": "天伦路上有路无灯。", "location": "天伦路"}
         filed = await forged.post("/api/reports", json=report)
         assert filed.status_code == 201, filed.text

@@ -71,7 +71,7 @@ class ReadDoor:
         versions: Versions | None = getattr(self.state, "versions", None)
         if scope["method"] not in ("GET", "HEAD") or versions is None:
             try:
-                await self.app(scope, receive, send)
+                await self.app(scope, receive, self._own_redirects(scope, send))
             finally:
                 if versions is not None:
                     written = WRITES_ON.match(path)
@@ -86,9 +86,25 @@ class ReadDoor:
             return
         target = classify(path, scope["query_string"].decode("latin-1"))
         if target is None:
-            await self.app(scope, receive, send)
+            await self.app(scope, receive, self._own_redirects(scope, send))
             return
         await self._read(scope, send, target, versions)
+
+    def _own_redirects(self, scope: Scope, send: Send) -> Send:
+        """Redirects Starlette makes itself (``/incidents/x/`` -> ``/incidents/x``) name the
+        request's Host; they name the public URL instead, like every other link."""
+        public = self.state.settings.public_url.rstrip("/").encode()
+        host = _header(scope, b"host").encode("latin-1")
+
+        async def sending(message: Message) -> None:
+            if message["type"] == "http.response.start" and 300 <= message["status"] < 400:
+                message["headers"] = [
+                    (k, _public_location(v, host, public) if k.lower() == b"location" else v)
+                    for k, v in message.get("headers", [])
+                ]
+            await send(message)
+
+        return sending
 
     async def _read(self, scope: Scope, send: Send, target: Target, versions: Versions) -> None:
         follows = target.incident if target.scope is Follows.INCIDENT else None
@@ -173,6 +189,17 @@ class ReadDoor:
             headers.append((b"retry-after", b"2"))
         body = json.dumps(answer, ensure_ascii=False, separators=(",", ":")).encode()
         await _send(send, status, headers, body, scope["method"] == "HEAD")
+
+
+def _public_location(location: bytes, host: bytes, public: bytes) -> bytes:
+    """An absolute ``Location`` naming the request's own Host, moved onto the public URL
+    (the path kept); any other location as it is."""
+    if not location.startswith((b"http://", b"https://")):
+        return location
+    rest = location.split(b"//", 1)[1]
+    slash = rest.find(b"/")
+    netloc, path = (rest[:slash], rest[slash:]) if slash >= 0 else (rest, b"/")
+    return public + path if netloc == host else location
 
 
 def _lang(target: Target) -> str | None:

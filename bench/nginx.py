@@ -33,14 +33,14 @@ http {{
     fastcgi_temp_path {prefix}/tmp/fastcgi;
     uwsgi_temp_path {prefix}/tmp/uwsgi;
     scgi_temp_path {prefix}/tmp/scgi;
-    proxy_cache_path {prefix}/cache levels=1:2 keys_zone=reads:10m max_size=256m inactive=10m
-                     use_temp_path=off;
-    map $http_upgrade $connection_upgrade {{ default upgrade; '' ''; }}
 {servers}
 }}
 """
 
 MINIMAL = """\
+    map $http_upgrade $connection_upgrade {{ default upgrade; '' ''; }}
+    proxy_cache_path {prefix}/cache levels=1:2 keys_zone=bench_reads:10m max_size=256m inactive=10m
+                     use_temp_path=off;
     upstream incidents {{
         server 127.0.0.1:{upstream};
         keepalive 64;
@@ -55,7 +55,7 @@ MINIMAL = """\
             proxy_set_header Upgrade $http_upgrade;
             proxy_set_header X-Forwarded-For $remote_addr;
             proxy_set_header X-Forwarded-Proto $scheme;
-            proxy_cache reads;
+            proxy_cache bench_reads;
             proxy_cache_lock on;
             proxy_cache_use_stale updating error timeout;
             proxy_cache_background_update on;
@@ -66,13 +66,13 @@ MINIMAL = """\
 """
 
 
-def adapt(text: str, port: int, upstream: int) -> str:
+def adapt(text: str, port: int, upstream: int, prefix: Path) -> str:
     """A deploy configuration's ``server``/``upstream`` blocks made to run here."""
     text = re.sub(r"^\s*(ssl_\w+|http2|listen\s+\[::\])[^;]*;\s*$", "", text, flags=re.M)
     text = re.sub(r"\blisten\s+[^;]+;", f"listen 127.0.0.1:{port};", text)
     text = re.sub(r"\b(127\.0\.0\.1|localhost):8000\b", f"127.0.0.1:{upstream}", text)
-    text = re.sub(r"^\s*(proxy_cache_path|access_log|error_log)\b[^;]*;\s*$", "", text, flags=re.M)
-    return text
+    text = re.sub(r"^\s*(access_log|error_log)\b[^;]*;\s*$", "", text, flags=re.M)
+    return re.sub(r"\bproxy_cache_path\s+\S+", f"proxy_cache_path {prefix}/cache", text)
 
 
 class Nginx:
@@ -82,16 +82,16 @@ class Nginx:
         self.upstream = upstream
         self.port = free_port()
         self.proc: subprocess.Popen[bytes] | None = None
-        self.source = "bench/nginx.py (minimal)"
+        self.source = "bench/nginx.py (minimal)"  # what was run
 
-    def config(self) -> str:
-        for path in DEPLOY_FILES:
+    def config(self, deploy: bool = True) -> str:
+        for path in DEPLOY_FILES if deploy else ():
             if path.exists():
                 self.source = str(path.relative_to(ROOT))
-                servers = adapt(path.read_text(), self.port, self.upstream)
+                servers = adapt(path.read_text(), self.port, self.upstream, self.prefix)
                 break
         else:
-            servers = MINIMAL.format(port=self.port, upstream=self.upstream)
+            servers = MINIMAL.format(port=self.port, upstream=self.upstream, prefix=self.prefix)
         user = "user root;\n" if os.geteuid() == 0 else ""  # workers write the cache in our directory
         return MAIN.format(prefix=self.prefix, user=user, servers=servers)
 
@@ -103,11 +103,16 @@ class Nginx:
         for sub in ("tmp", "cache"):
             (self.prefix / sub).mkdir(parents=True, exist_ok=True)
         conf = self.prefix / "nginx.conf"
-        conf.write_text(self.config())
         argv = [NGINX, "-p", str(self.prefix), "-c", str(conf), "-e", str(self.prefix / "error.log")]
-        test = subprocess.run([*argv, "-t"], capture_output=True, text=True, timeout=30, check=False)
-        if test.returncode != 0:
-            raise RuntimeError(f"nginx -t: {test.stderr.strip()[-600:]}")
+        for deploy in (True, False):
+            conf.write_text(self.config(deploy))
+            test = subprocess.run([*argv, "-t"], capture_output=True, text=True, timeout=30, check=False)
+            if test.returncode == 0:
+                break
+            if not deploy or self.source.startswith("bench/"):
+                raise RuntimeError(f"nginx -t: {test.stderr.strip()[-600:]}")
+            failed = test.stderr.strip().splitlines()[-2:]
+            self.source = f"bench/nginx.py (minimal: {self.source} did not load here: {' '.join(failed)})"
         self.proc = self.reaper.spawn(
             [*argv, "-g", "daemon off;"], log=self.prefix / "nginx.out", cwd=self.prefix
         )

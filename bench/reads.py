@@ -407,8 +407,9 @@ def storm(o: Any, reaper: Reaper, workdir: Path, srv: Server, ident: str) -> dic
         page = wrk.start(f"http://{HOST}:{srv.port}/incidents/{ident}", d)
         try:
             loud = bench.phase(srv, topics, size=size, rate=o.rate, duration=d, concurrency=16)
-        finally:
             out["page_load"] = wrk.finish(page, d)
+        finally:
+            wrk.stop(page)
         out["with"] = {k: loud.get(k) for k in keep}
         log(
             f"  with the storm: p50/p99 {loud['lat_p50_ms']}/{loud['lat_p99_ms']} ms, lost {loud['lost']}; "

@@ -19,6 +19,8 @@ import shutil
 import subprocess
 from typing import Any
 
+from bench.procs import die_with_parent
+
 WRK = shutil.which("wrk") or "/usr/bin/wrk"
 TIME_UNITS = {"us": 1e-3, "ms": 1.0, "s": 1e3, "m": 60e3, "h": 3600e3}
 SIZE_UNITS = {"B": 1, "KB": 1024, "MB": 1024**2, "GB": 1024**3, "TB": 1024**4}
@@ -83,6 +85,7 @@ def start(
         stderr=subprocess.STDOUT,
         stdin=subprocess.DEVNULL,
         text=True,
+        preexec_fn=die_with_parent,
     )
 
 
@@ -106,6 +109,10 @@ def run(
     try:
         return finish(proc, duration)
     finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait(5)
+        stop(proc)
+
+
+def stop(proc: subprocess.Popen[str]) -> None:
+    if proc.poll() is None:
+        proc.kill()
+        proc.wait(5)

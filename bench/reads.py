@@ -18,6 +18,7 @@ import base64
 import contextlib
 import http.client
 import json
+import os
 import re
 import signal
 import subprocess
@@ -494,6 +495,7 @@ def run(o: argparse.Namespace, machine: dict[str, Any]) -> int:
         "config": {k: getattr(o, k) for k in ("wrk_duration", "reads_updates", "reads_subscribers",
                                               "reads_storm_duration", "rate", "clients", "product")},
         "problems": [],
+        "load_average_before": os.getloadavg(),
     }  # fmt: skip
     started = time.monotonic()
     try:
@@ -537,6 +539,7 @@ def run(o: argparse.Namespace, machine: dict[str, Any]) -> int:
         if not o.keep:
             shutil.rmtree(workdir, ignore_errors=True)
     results["seconds"] = round(time.monotonic() - started)
+    results["load_average_after"] = os.getloadavg()
     path = RESULTS / f"{stamp}-reads{'-quick' if o.quick else ''}.json"
     text = json.dumps(results, indent=1, default=str)
     path.write_text(text)

@@ -199,6 +199,13 @@ def storm_lines(results: dict[str, Any]) -> list[str]:
 def machine_line(results: dict[str, Any]) -> str:
     m, v = results.get("machine", {}), results.get("versions", {})
     code = results.get("product", {})
+    before, after = results.get("load_average_before"), results.get("load_average_after")
+    load = (
+        f". Load average (1 min) {before[0]:.1f} before the run, {after[0]:.1f} after: above ~0.5 before, "
+        "something else was using the machine"
+        if before and after
+        else ""
+    )
     changed = f" + uncommitted changes ({code.get('diff_sha256')})" if code.get("changed_files") else ""
     return (
         f"{m.get('cores')} cores ({m.get('cpu') or 'cpu unknown'}), {m.get('memory_gib')} GiB, "
@@ -206,6 +213,7 @@ def machine_line(results: dict[str, Any]) -> str:
         f"product commit `{code.get('commit', '')[:12]}`{changed}; Python {v.get('python')}; "
         + ", ".join(f"{k} {val}" for k, val in v.items() if k not in ("python", "wrk"))
         + f"; {v.get('wrk', 'wrk')}; {(results.get('nginx') or {}).get('version', 'nginx')}"
+        + load
     )
 
 
@@ -252,6 +260,10 @@ def section(results: dict[str, Any]) -> str:
         "`Cache-Control`)",
         "",
         nginx_table(results) if nginx.get("rows") else "Not measured.",
+        "",
+        "nginx caches only what the server's `Cache-Control` allows; with `proxy_cache_lock on`, concurrent "
+        "misses of one URL wait for the first (in 500 ms steps), so a page the server does not let it cache "
+        "is served one upstream request at a time (see the max latency in the JSON).",
         "",
         f"### The first page of a {cfg.get('reads_updates', 5000):,}-update incident on the wire",
         "",

@@ -4,6 +4,7 @@ Run from the repository root with the product's interpreter::
 
     .venv/bin/python -m bench            # the full run (about 30 minutes), writes docs/benchmarks.md
     .venv/bin/python -m bench --quick    # a two-minute smoke run with small N
+    .venv/bin/python -m bench --scenarios reads   # the read path against its floor (issue 15)
 """
 
 from __future__ import annotations
@@ -23,11 +24,14 @@ import time
 from pathlib import Path
 from typing import Any
 
+from bench import reads
+
 BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent
 RESULTS = BENCH / "results"
 DOCS = ROOT / "docs"
 SCENARIOS = ("single", "multi", "scaleout", "storm")
+OTHER_SCENARIOS = ("reads",)  # not in the default run: name it (see bench/reads.py)
 PEER_NAMES = ("starlette_broadcaster", "socketio", "websockets_floor")
 ALL_SERVERS = ("product", *PEER_NAMES)
 
@@ -41,7 +45,11 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
         prog="python -m bench", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     p.add_argument("--quick", action="store_true", help="a ~2-minute smoke run: small N, short phases")
-    p.add_argument("--scenarios", default=",".join(SCENARIOS), help=f"comma list of {', '.join(SCENARIOS)}")
+    p.add_argument(
+        "--scenarios",
+        default=",".join(SCENARIOS),
+        help=f"comma list of {', '.join(SCENARIOS + OTHER_SCENARIOS)} (default: all but reads)",
+    )
     p.add_argument(
         "--servers", default=",".join(ALL_SERVERS), help="servers for the single-incident scenario"
     )
@@ -79,7 +87,9 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--no-docs", dest="docs", action="store_false", help="do not touch docs/")
     p.add_argument("--keep", action="store_true", help="keep the work directory (server logs, databases)")
     p.add_argument("--report", metavar="RESULTS.json", help="only render the report of an earlier run")
+    reads.add_options(p)
     o = p.parse_args(argv)
+    reads.finish_options(o)
     q = o.quick
     o.subscribers = o.subscribers or ([300] if q else [1000, 5000, 10000])
     o.sizes = o.sizes or [200, 2048]
@@ -97,7 +107,7 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     o.scenarios = [s for s in o.scenarios.split(",") if s]
     o.servers = [s for s in o.servers.split(",") if s]
     for s in o.scenarios:
-        if s not in SCENARIOS:
+        if s not in SCENARIOS + OTHER_SCENARIOS:
             p.error(f"unknown scenario {s!r}")
     for s in o.servers:
         if s not in ALL_SERVERS:
@@ -307,12 +317,22 @@ def run(o: argparse.Namespace) -> int:
 def main(argv: list[str] | None = None) -> int:
     o = parse(argv)
     if o.report:
-        from bench import report
+        from bench import reads_report, report
 
         source = Path(o.report).resolve()
-        report.render(json.loads(source.read_text()), source, docs=bool(o.docs))
+        loaded = json.loads(source.read_text())
+        renderer = reads_report.render if loaded.get("scenario") == "reads" else report.render
+        renderer(loaded, source, docs=bool(o.docs))
         return 0
-    return run(o)
+    code = 0
+    wants_reads = "reads" in o.scenarios
+    fan_out = [s for s in o.scenarios if s in SCENARIOS]
+    if fan_out:
+        o.scenarios = fan_out
+        code = run(o)
+    if wants_reads:
+        code = reads.run(o, machine()) or code
+    return code
 
 
 if __name__ == "__main__":

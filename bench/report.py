@@ -452,7 +452,15 @@ def markdown(results: dict[str, Any], chart: str | None) -> str:
         "Rerun everything with one command (from the repository root):",
         "",
         "```sh\n.venv/bin/python -m bench            # full run, about 30 minutes; rewrites this page\n"
-        ".venv/bin/python -m bench --quick    # two-minute smoke run (small N)\n```",
+        ".venv/bin/python -m bench --quick    # two-minute smoke run (small N)\n"
+        ".venv/bin/python -m bench --scenarios reads   # the read path (issue 15), about 12 minutes\n```",
+        "",
+        "`--scenarios reads` is not part of the default run: it measures each public read path (pages, "
+        "static files, feeds, CAP, snapshot, oEmbed, 304s) with `wrk -t1 -c50` against a Starlette + uvicorn "
+        "floor serving the same bytes from memory, the same paths behind nginx, the compressed size of a "
+        "5,000-update incident's first page, and a page storm during live fan-out (`--quick`: 3 s per "
+        "path, 500 subscribers). It rewrites only its own section, *Read path (issue 15)*, at the end of "
+        "this page (`bench/reads.py`, `bench/reads_report.py`).",
         "",
         f"This page: `{results['command']}`, started {results['started']}, "
         f"took {results.get('seconds', 0) // 60} min"

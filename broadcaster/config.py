@@ -8,6 +8,8 @@ from typing import Literal
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from broadcaster.core.addresses import AddressList
+
 DEFAULT_BACKEND = "sqlite:///./data/incidents.db"
 
 
@@ -22,6 +24,15 @@ class Settings(BaseSettings):
         2000, ge=1, description="live connections one address may hold (429 beyond)"
     )
     live_queue: int = Field(512, ge=1, description="events queued per live connection before it is closed")
+    forwarded_allow_ips: str = Field(
+        "",
+        description="reverse proxies (addresses or networks, comma-separated, e.g. 127.0.0.1) whose "
+        "X-Forwarded-For names the client (default: none, the connection's peer is the client)",
+    )
+    metrics_allow: str = Field(
+        "127.0.0.1,::1",
+        description="client addresses or networks (comma-separated) that may read /metrics (others get 403)",
+    )
     language: str = Field("zh-CN", description="interface language when the reader's browser names none")
     secret_key: str | None = Field(
         None, description="signs session cookies; by default one is made and kept in the store"
@@ -48,7 +59,9 @@ class Settings(BaseSettings):
         0.5, gt=0, le=10, description="how often event heads are polled (events of other processes)"
     )
     webhook_allow_private: bool = Field(
-        True, description="allow webhook URLs on loopback and private addresses (see docs/webhooks.md: SSRF)"
+        False,
+        description="allow webhook URLs on loopback, private and link-local addresses (tests, a LAN "
+        "deployment; see docs/webhooks.md: SSRF)",
     )
     webhook_log_keep: int = Field(
         1000, ge=1, description="attempts kept in each webhook endpoint's delivery log (the newest)"
@@ -116,6 +129,12 @@ class Settings(BaseSettings):
                 "public_url must be an absolute http:// or https:// URL, e.g. https://alerts.example.org"
             )
         return value.rstrip("/")
+
+    @field_validator("forwarded_allow_ips", "metrics_allow")
+    @classmethod
+    def _address_list(cls, value: str) -> str:
+        AddressList(value)  # raises ValueError naming the entry that is not an address
+        return value
 
     @field_validator("smtp_url")
     @classmethod

@@ -23,6 +23,9 @@ from tests.support.redis_server import free_port
 SCALE = float(os.environ.get("INCIDENTS_TEST_TIMEOUT_SCALE", "1"))
 CHECKOUT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
+# What every test server gets unless a test says otherwise: webhook tests deliver to
+# receivers on loopback ports, which a real deployment refuses (INCIDENTS_WEBHOOK_ALLOW_PRIVATE).
+TEST_DEFAULTS = {"INCIDENTS_WEBHOOK_ALLOW_PRIVATE": "true"}
 
 
 def scaled(seconds: float) -> float:
@@ -64,11 +67,18 @@ class ServerProcess:
     """``incidents serve`` on a free loopback port."""
 
     def __init__(
-        self, backend: str, *, workers: int = 1, env: dict[str, str] | None = None, port: int = 0
+        self,
+        backend: str,
+        *,
+        workers: int = 1,
+        env: dict[str, str] | None = None,
+        port: int = 0,
+        args: list[str] | None = None,
     ) -> None:
         self.backend = backend
+        self.args = args or []  # more options of ``incidents serve``
         self.workers = workers
-        self.env = {**os.environ, **(env or {})}
+        self.env = {**TEST_DEFAULTS, **os.environ, **(env or {})}
         self.dir = tempfile.mkdtemp(prefix="incidents-server-")
         self.port = port  # 0: a free one; restart() keeps the port it got
         self.proc: subprocess.Popen[bytes] | None = None
@@ -86,7 +96,7 @@ class ServerProcess:
         for _ in range(5):
             self.port = fixed or free_port()
             cmd = [*incidents_command(), "serve", "--port", str(self.port), "--backend", self.backend,
-                   "--workers", str(self.workers), "--log-level", "warning"]  # fmt: skip
+                   "--workers", str(self.workers), "--log-level", "warning", *self.args]  # fmt: skip
             with self._log.open("ab") as log:
                 self.proc = subprocess.Popen(
                     cmd, cwd=self.dir, env=self.env, stdout=log, stderr=subprocess.STDOUT,

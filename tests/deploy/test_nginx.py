@@ -236,8 +236,10 @@ async def test_forged_host_through_nginx(api: Api, proxied: tuple[ServerProcess,
             assert not re.search(r"evil\.example", answer.text), f"{path}: the forged host is in its links"
 
 
-def test_the_template_has_every_part() -> None:
-    text = (Path(__file__).resolve().parents[2] / "deploy" / "nginx.conf").read_text()
+def test_the_template_has_every_part_and_the_docs_show_it() -> None:
+    checkout = Path(__file__).resolve().parents[2]
+    text = (checkout / "deploy" / "nginx.conf").read_text()
+    assert f"```nginx\n{text}```" in (checkout / "docs" / "deploy.md").read_text()
     parts = ["proxy_buffering off", "X-Forwarded-For", "X-Forwarded-Proto", "proxy_set_header Host",
              "Upgrade", "proxy_cache_path", "client_max_body_size 66m", "{{LISTEN}}",
              "{{UPSTREAM}}"]  # fmt: skip

@@ -13,12 +13,11 @@ import signal
 import socket
 import subprocess
 import tempfile
-import time
 from pathlib import Path
 from typing import Self
 
 from tests.support.redis_server import free_port
-from tests.support.server import CHECKOUT, scaled
+from tests.support.server import CHECKOUT, scaled, wait_up
 
 TEMPLATE = CHECKOUT / "deploy" / "nginx.conf"
 CANDIDATES = ("/usr/sbin/nginx", "/usr/local/sbin/nginx")
@@ -102,17 +101,13 @@ http {{
         raise RuntimeError(f"nginx did not start:\n{self.log()}")
 
     def _wait_ready(self) -> bool:
-        deadline = time.monotonic() + scaled(15)
         assert self.proc is not None
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                return False
-            try:
-                socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
-                return True
-            except OSError:
-                time.sleep(0.05)
-        return False
+
+        def listening() -> bool:
+            socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
+            return True
+
+        return wait_up(self.proc, listening, scaled(15), OSError)
 
     def log(self) -> str:
         path = self.dir / "logs" / "error.log"

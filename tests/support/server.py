@@ -13,6 +13,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Self
 
@@ -31,6 +32,24 @@ TEST_DEFAULTS = {"INCIDENTS_WEBHOOK_ALLOW_PRIVATE": "true"}
 def scaled(seconds: float) -> float:
     """A timeout, stretched by INCIDENTS_TEST_TIMEOUT_SCALE on slow machines."""
     return seconds * SCALE
+
+
+def wait_up(
+    proc: subprocess.Popen[bytes], probe: Callable[[], bool], within: float, failure: type[Exception]
+) -> bool:
+    """Try ``probe`` until it holds (True), or ``proc`` exits or ``within`` seconds pass (False);
+    ``failure``, raised by the probe, counts as not yet."""
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            return False
+        try:
+            if probe():
+                return True
+        except failure:
+            pass
+        time.sleep(0.05)
+    return False
 
 
 def incidents_command() -> list[str]:
@@ -108,18 +127,12 @@ class ServerProcess:
         raise RuntimeError(f"server did not start:\n{self.log()}")
 
     def _wait_ready(self) -> bool:
-        deadline = time.monotonic() + scaled(30)
         assert self.proc is not None
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                return False
-            try:
-                if httpx.get(f"{self.url}/healthz", timeout=1).status_code == 200:
-                    return True
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.05)
-        return False
+
+        def healthy() -> bool:
+            return httpx.get(f"{self.url}/healthz", timeout=1).status_code == 200
+
+        return wait_up(self.proc, healthy, scaled(30), httpx.HTTPError)
 
     def restart(self) -> Self:
         """Start again on the same port (after stop() or kill()), as a supervisor would."""

@@ -28,6 +28,7 @@ from broadcaster.console import admin as console_admin
 from broadcaster.console import auth as console_auth
 from broadcaster.console import workspace as console
 from broadcaster.core import text
+from broadcaster.core.addresses import AddressList, TrustedProxies
 from broadcaster.core.timeline import NotFound, RuleViolation
 from broadcaster.incidents import api, pages
 from broadcaster.incidents import schedules_api as schedules
@@ -64,6 +65,7 @@ from broadcaster.stores.base import BackendError
 from broadcaster.syndication import cap_routes
 from broadcaster.syndication import feed_routes as feeds
 from broadcaster.web.error_pages import error_page, error_response, too_large_page, wants_page
+from broadcaster.web.forwarded import ForwardedFor
 from broadcaster.web.limits import BodyLimit
 from broadcaster.web.rendering import resource_dir, templates
 from broadcaster.web.security import SecurityHeaders
@@ -87,6 +89,7 @@ def _too_large_page(scope: Scope, limit: int) -> bytes | None:
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
+    proxies = TrustedProxies(settings.forwarded_allow_ips)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[dict[str, Any]]:
@@ -138,6 +141,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 "hub": hub,
                 "live_buffer": settings.live_queue * 2048,
                 "live_per_address": settings.live_per_address,
+                "proxies": proxies,  # whose X-Forwarded-For names a live socket's client
             }
         finally:
             if notifier is not None:
@@ -172,6 +176,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # Outermost: hot public reads never reach the route table (broadcaster/reads/).
     door_bytes = settings.read_cache_mb * 1024 * 1024
     app.add_middleware(ReadDoor, state=app.state, max_bytes=door_bytes, images=tiles)
+    if proxies:  # outermost: every limit and log below sees the client behind the proxy
+        app.add_middleware(ForwardedFor, proxies=proxies)
     _add_error_handlers(app)
     _declare_plain_errors(app)
     app.include_router(api.router)
@@ -211,8 +217,19 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         status, answer = await readiness(request.app.state.backend)
         return JSONResponse(answer, status, {"Retry-After": "2"} if status != 200 else None)
 
-    @app.get("/metrics", tags=["operations"], summary="Prometheus metrics of this process")
-    async def prometheus() -> Response:
+    readers = AddressList(settings.metrics_allow)
+
+    @app.get(
+        "/metrics",
+        tags=["operations"],
+        summary="Prometheus metrics of this process (only for INCIDENTS_METRICS_ALLOW)",
+        responses={403: {"description": "the client's address is not in INCIDENTS_METRICS_ALLOW"}},
+    )
+    async def prometheus(request: Request) -> Response:
+        client = request.client.host if request.client else ""
+        if client not in readers:
+            detail = f"/metrics is not open to {client or 'this client'}: see INCIDENTS_METRICS_ALLOW"
+            return JSONResponse({"detail": detail}, 403)
         return Response(generate_latest(metrics.REGISTRY), media_type=CONTENT_TYPE_LATEST)
 
     return app

@@ -34,6 +34,12 @@ def _parser() -> argparse.ArgumentParser:
         command.add_argument("--workers", type=int, default=1, help="processes (a redis backend if > 1)")
         command.add_argument("--backend", help=backend_help)
         command.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
+        command.add_argument(
+            "--forwarded-allow-ips",
+            metavar="ADDRESSES",
+            help="reverse proxies (e.g. 127.0.0.1, or 10.0.0.0/8) whose X-Forwarded-For names the client "
+            "(default: none); env INCIDENTS_FORWARDED_ALLOW_IPS",
+        )
         add_demo_options(command, flag=command is serve)
 
     notifier = commands.add_parser(
@@ -77,6 +83,8 @@ LISTEN_BACKLOG = 8192
 
 
 def serve(args: argparse.Namespace) -> int:
+    if args.forwarded_allow_ips is not None:
+        os.environ["INCIDENTS_FORWARDED_ALLOW_IPS"] = args.forwarded_allow_ips  # the workers' too
     settings = _settings(args.backend)
     if "public_url" not in settings.model_fields_set:  # development: the address served
         url = local_url(args.host, args.port)
@@ -137,6 +145,9 @@ def _run_uvicorn(args: argparse.Namespace) -> None:
         # A whole neighbourhood reconnecting at once: connections wait in the kernel's
         # queue instead of being dropped (it is capped by net.core.somaxconn).
         backlog=LISTEN_BACKLOG,
+        # X-Forwarded-For is believed only from INCIDENTS_FORWARDED_ALLOW_IPS, by the app itself
+        # (web/forwarded.py, also for the live sockets); uvicorn's own would trust loopback.
+        proxy_headers=False,
     )
 
 

@@ -9,6 +9,8 @@ from urllib.parse import urlsplit
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from broadcaster.core.addresses import AddressList
+
 DEFAULT_BACKEND = "sqlite:///./data/incidents.db"
 DEVELOPMENT_URL = "http://127.0.0.1:8000"
 """public_url when neither the setting nor ``incidents serve`` gives one (an app made in-process)."""
@@ -32,6 +34,15 @@ class Settings(BaseSettings):
         2000, ge=1, description="live connections one address may hold (429 beyond)"
     )
     live_queue: int = Field(512, ge=1, description="events queued per live connection before it is closed")
+    forwarded_allow_ips: str = Field(
+        "",
+        description="reverse proxies (addresses or networks, comma-separated, e.g. 127.0.0.1) whose "
+        "X-Forwarded-For names the client (default: none, the connection's peer is the client)",
+    )
+    metrics_allow: str = Field(
+        "127.0.0.1,::1",
+        description="client addresses or networks (comma-separated) that may read /metrics (others get 403)",
+    )
     language: str = Field("zh-CN", description="interface language when the reader's browser names none")
     secret_key: str | None = Field(
         None, description="signs session cookies; by default one is made and kept in the store"
@@ -60,7 +71,9 @@ class Settings(BaseSettings):
         0.5, gt=0, le=10, description="how often event heads are polled (events of other processes)"
     )
     webhook_allow_private: bool = Field(
-        True, description="allow webhook URLs on loopback and private addresses (see docs/webhooks.md: SSRF)"
+        False,
+        description="allow webhook URLs on loopback, private and link-local addresses (tests, a LAN "
+        "deployment; see docs/webhooks.md: SSRF)",
     )
     webhook_log_keep: int = Field(
         1000, ge=1, description="attempts kept in each webhook endpoint's delivery log (the newest)"
@@ -143,6 +156,12 @@ class Settings(BaseSettings):
         except ValueError:
             raise ValueError(problem) from None
         return value.rstrip("/")
+
+    @field_validator("forwarded_allow_ips", "metrics_allow")
+    @classmethod
+    def _address_list(cls, value: str) -> str:
+        AddressList(value)  # raises ValueError naming the entry that is not an address
+        return value
 
     @field_validator("smtp_url")
     @classmethod

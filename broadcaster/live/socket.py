@@ -28,6 +28,7 @@ from websockets.protocol import State
 from websockets.server import ServerProtocol
 
 from broadcaster import metrics
+from broadcaster.core.addresses import TrustedProxies
 from broadcaster.core.events import Event, text_frame
 from broadcaster.incidents import incident_log
 from broadcaster.live.hub import Hub, Opening
@@ -138,7 +139,7 @@ class LiveSocket(asyncio.Protocol):
             self.protocol.send_response(response)
             self._flush_protocol()
             return
-        address = self._address()
+        address = self._address(request)
         if _per_address.get(address, 0) >= int(self.app_state.get("live_per_address", 2000)):
             response = self.protocol.reject(429, "Too many live connections from this address\n")
             response.headers["Retry-After"] = "30"
@@ -236,9 +237,14 @@ class LiveSocket(asyncio.Protocol):
         transport = self.transport
         asyncio.get_running_loop().call_later(CLOSE_GRACE, transport.abort)
 
-    def _address(self) -> str:
+    def _address(self, request: Request) -> str:
+        """The client's address: the peer's, or what a trusted proxy forwarded (core/addresses.py)."""
         peer = self.transport.get_extra_info("peername") if self.transport else None
-        return str(peer[0]) if peer else "unknown"
+        address = str(peer[0]) if peer else "unknown"
+        proxies: TrustedProxies | None = self.app_state.get("proxies")
+        if proxies is None or address not in proxies:
+            return address
+        return proxies.client(address, request.headers.get_all("X-Forwarded-For"))
 
     def _detach(self) -> None:
         """Leave the hub, the keepalive set and the per-address count (idempotent)."""

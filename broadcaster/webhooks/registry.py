@@ -106,7 +106,7 @@ class Webhooks:
         return [(endpoint, (await self.progress(endpoint.id))[0]) for endpoint in chosen]
 
     async def register(
-        self, url: str, events: list[str], by: Actor, allow_private: bool = True
+        self, url: str, events: list[str], by: Actor, allow_private: bool = False
     ) -> tuple[Endpoint, str]:
         """A new endpoint and its secret (returned this once). It gets every event
         appended from now on: its cursors start at the head of every incident.

@@ -24,7 +24,7 @@ from broadcaster.core.events import format_time, parse_time, utc_now
 from broadcaster.core.types import JSON
 from broadcaster.relay import Follower, Heads, Progress, backoff, gives_up
 from broadcaster.stores.base import Backend
-from broadcaster.web.targets import target_problem
+from broadcaster.web.targets import PublicOnly, Refused
 from broadcaster.webhooks.registry import Webhooks, progress_key
 from broadcaster.webhooks.rules import Endpoint, event_id, headers, payload
 
@@ -91,7 +91,13 @@ class Worker(Follower[Progress]):
             return  # deleted meanwhile
         if self.progress.retry_at is not None:  # backing off before a restart: go on doing so
             await self._pause((parse_time(self.progress.retry_at) - utc_now()).total_seconds())
-        async with httpx.AsyncClient(follow_redirects=False, headers={"User-Agent": USER_AGENT}) as client:
+        # Unless private targets are allowed, each connection goes only to a public address,
+        # judged when it is made (web/targets.py): a name registered while it resolved to a
+        # public address cannot send a delivery into the server's own network later.
+        transport = None if self.settings.webhook_allow_private else PublicOnly()
+        async with httpx.AsyncClient(
+            follow_redirects=False, headers={"User-Agent": USER_AGENT}, transport=transport
+        ) as client:
             while self._endpoint() is not None:
                 self.events_bell.clear()
                 pending = await self.pending()
@@ -151,13 +157,12 @@ class Worker(Follower[Progress]):
         status, error = None, None
         started = time.perf_counter()
         try:
-            if not self.settings.webhook_allow_private and (why := await target_problem(endpoint.url)):
-                error = f"refused: {why}"
-            else:
-                async with asyncio.timeout(timeout):
-                    sent = headers(self.secret, body, event, delivery, int(time.time()))
-                    async with client.stream("POST", endpoint.url, content=body, headers=sent) as answer:
-                        status = answer.status_code  # the body is not read: a 2xx is all that counts
+            async with asyncio.timeout(timeout):
+                sent = headers(self.secret, body, event, delivery, int(time.time()))
+                async with client.stream("POST", endpoint.url, content=body, headers=sent) as answer:
+                    status = answer.status_code  # the body is not read: a 2xx is all that counts
+        except Refused as exc:
+            error = str(exc)
         except TimeoutError:
             error = f"no answer within {timeout:g} s"
         except (httpx.HTTPError, httpx.InvalidURL, ValueError, OSError) as exc:

@@ -13,6 +13,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Self
 
@@ -23,11 +24,32 @@ from tests.support.redis_server import free_port
 SCALE = float(os.environ.get("INCIDENTS_TEST_TIMEOUT_SCALE", "1"))
 CHECKOUT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
+# What every test server gets unless a test says otherwise: webhook tests deliver to
+# receivers on loopback ports, which a real deployment refuses (INCIDENTS_WEBHOOK_ALLOW_PRIVATE).
+TEST_DEFAULTS = {"INCIDENTS_WEBHOOK_ALLOW_PRIVATE": "true"}
 
 
 def scaled(seconds: float) -> float:
     """A timeout, stretched by INCIDENTS_TEST_TIMEOUT_SCALE on slow machines."""
     return seconds * SCALE
+
+
+def wait_up(
+    proc: subprocess.Popen[bytes], probe: Callable[[], bool], within: float, failure: type[Exception]
+) -> bool:
+    """Try ``probe`` until it holds (True), or ``proc`` exits or ``within`` seconds pass (False);
+    ``failure``, raised by the probe, counts as not yet."""
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            return False
+        try:
+            if probe():
+                return True
+        except failure:
+            pass
+        time.sleep(0.05)
+    return False
 
 
 def incidents_command() -> list[str]:
@@ -64,11 +86,18 @@ class ServerProcess:
     """``incidents serve`` on a free loopback port."""
 
     def __init__(
-        self, backend: str, *, workers: int = 1, env: dict[str, str] | None = None, port: int = 0
+        self,
+        backend: str,
+        *,
+        workers: int = 1,
+        env: dict[str, str] | None = None,
+        port: int = 0,
+        args: list[str] | None = None,
     ) -> None:
         self.backend = backend
+        self.args = args or []  # more options of ``incidents serve``
         self.workers = workers
-        self.env = {**os.environ, **(env or {})}
+        self.env = {**TEST_DEFAULTS, **os.environ, **(env or {})}
         self.dir = tempfile.mkdtemp(prefix="incidents-server-")
         self.port = port  # 0: a free one; restart() keeps the port it got
         self.proc: subprocess.Popen[bytes] | None = None
@@ -86,7 +115,7 @@ class ServerProcess:
         for _ in range(5):
             self.port = fixed or free_port()
             cmd = [*incidents_command(), "serve", "--port", str(self.port), "--backend", self.backend,
-                   "--workers", str(self.workers), "--log-level", "warning"]  # fmt: skip
+                   "--workers", str(self.workers), "--log-level", "warning", *self.args]  # fmt: skip
             with self._log.open("ab") as log:
                 self.proc = subprocess.Popen(
                     cmd, cwd=self.dir, env=self.env, stdout=log, stderr=subprocess.STDOUT,
@@ -98,18 +127,12 @@ class ServerProcess:
         raise RuntimeError(f"server did not start:\n{self.log()}")
 
     def _wait_ready(self) -> bool:
-        deadline = time.monotonic() + scaled(30)
         assert self.proc is not None
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                return False
-            try:
-                if httpx.get(f"{self.url}/healthz", timeout=1).status_code == 200:
-                    return True
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.05)
-        return False
+
+        def healthy() -> bool:
+            return httpx.get(f"{self.url}/healthz", timeout=1).status_code == 200
+
+        return wait_up(self.proc, healthy, scaled(30), httpx.HTTPError)
 
     def restart(self) -> Self:
         """Start again on the same port (after stop() or kill()), as a supervisor would."""

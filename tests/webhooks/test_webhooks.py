@@ -51,7 +51,7 @@ def test_defaults_are_the_real_values() -> None:
     assert settings.webhook_give_up_seconds == 24 * 3600
     assert (settings.webhook_min_backoff, settings.webhook_max_backoff) == (1.0, 600.0)
     assert settings.webhook_timeout == 10.0
-    assert settings.webhook_allow_private is True
+    assert settings.webhook_allow_private is False  # SSRF: tests/support/server.py turns it on
     with pytest.raises(ValueError, match="lease"):
         Settings(webhook_timeout=10, webhook_lease_seconds=15)
 

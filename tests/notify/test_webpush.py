@@ -104,7 +104,9 @@ async def test_pushes_are_encrypted_signed_and_only_the_important_ones(tmp_path:
             assert len(told) == 3 and "repaired" in told[2]["body"]
             assert all(t["title"] == "Water main burst on Wenhua Road" and t["tag"] == incident for t in told)
             assert all(t["lang"] == "en" and t["exercise"] is False for t in told)
-            assert told[0]["url"].startswith(f"http://127.0.0.1:8000/incidents/{incident}?lang=en#u-")
+            assert told[0]["url"].startswith(
+                f"{server.url}/incidents/{incident}?lang=en#u-"
+            )  # serve: its own URL
             all_told = [everything.decrypt(m)["body"] for m in service.to("everything")]
             assert len(all_told) == 4 and "Crews are digging." in all_told  # "all" hears the rest too
             for message in service.to("important") + service.to("everything"):

@@ -36,7 +36,6 @@ directly with a scope whose path starts with ``/static/``. It adds the security 
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import re
 from dataclasses import dataclass
@@ -153,12 +152,6 @@ class Asset:
         return cls(name, content_type, digest, variants)
 
 
-@functools.lru_cache(maxsize=256)
-def _coding(accept_encoding: str, offered: tuple[str, ...]) -> str:
-    """:func:`negotiate`, remembered: browsers send a handful of distinct values."""
-    return negotiate(accept_encoding, offered)
-
-
 def _refused(name: str) -> bool:
     """Names that can never be a file here: traversal, empty or odd segments."""
     return (
@@ -228,7 +221,7 @@ class Assets:
                 accept = value.decode("latin-1")
             elif key == b"if-none-match":
                 if_none_match = value.decode("latin-1")
-        variant = asset.variants[_coding(accept, asset.codings) if asset.varies else "identity"]
+        variant = asset.variants[negotiate(accept, asset.codings) if asset.varies else "identity"]
         if if_none_match is not None and matches(if_none_match, variant.etag):
             headers = [(b"etag", variant.etag), (b"cache-control", cache)]
             if asset.varies:

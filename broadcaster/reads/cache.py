@@ -28,6 +28,7 @@ class Representation:
     vary: bytes
     tag: str = field(init=False)
     coded: dict[str, bytes] = field(default_factory=dict)
+    _etags: dict[str, bytes] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.tag = hashlib.blake2b(self.body, digest_size=12).hexdigest()
@@ -55,8 +56,11 @@ class Representation:
 
     def etag(self, coding: str) -> bytes:
         """Strong, one per coding (RFC 9110 8.8.3: a coded body is another representation)."""
-        suffix = "" if coding == "identity" else f"-{coding}"
-        return f'"{self.tag}{suffix}"'.encode()
+        found = self._etags.get(coding)
+        if found is None:
+            suffix = "" if coding == "identity" else f"-{coding}"
+            found = self._etags[coding] = f'"{self.tag}{suffix}"'.encode()
+        return found
 
 
 class Representations:

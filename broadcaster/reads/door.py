@@ -12,6 +12,7 @@ passes through marks its incident for a version check on the next read.
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import re
 import time
@@ -112,8 +113,15 @@ class ReadDoor:
         if seq is None:
             seq = await versions.check(follows)
         version: Hashable = (seq, int(time.time() // 60)) if target.html else seq
-        lang = i18n.negotiate(_lang(target), _header(scope, b"accept-language"), self.state.settings.language)
-        key = (target.key, lang)
+        accept_language = accept_encoding = if_none_match = ""
+        for name, value in scope["headers"]:
+            if name == b"accept-language":
+                accept_language = value.decode("latin-1")
+            elif name == b"accept-encoding":
+                accept_encoding = value.decode("latin-1")
+            elif name == b"if-none-match":
+                if_none_match = value.decode("latin-1")
+        key = (target.key, _language(_lang(target), accept_language, self.state.settings.language))
         rep = self.cache.get(key)
         if rep is None or rep.version != version:
             made = await self._build(scope, key, version)
@@ -121,7 +129,7 @@ class ReadDoor:
                 await _send(send, made.status, made.headers, made.body, scope["method"] == "HEAD")
                 return
             rep = made
-        await self._answer(scope, send, key, rep)
+        await self._answer(scope, send, key, rep, accept_encoding, if_none_match)
 
     async def _build(self, scope: Scope, key: Hashable, version: Hashable) -> Representation | Captured:
         """FastAPI renders it once; concurrent readers of the same version wait for that."""
@@ -162,11 +170,13 @@ class ReadDoor:
         self.cache.put(key, rep)
         return rep
 
-    async def _answer(self, scope: Scope, send: Send, key: Hashable, rep: Representation) -> None:
-        coding = rep.coding_for(_header(scope, b"accept-encoding"))
+    async def _answer(
+        self, scope: Scope, send: Send, key: Hashable, rep: Representation, accept_encoding: str,
+        if_none_match: str,
+    ) -> None:  # fmt: skip
+        coding = rep.coding_for(accept_encoding)
         etag = rep.etag(coding)
         fixed = [(b"etag", etag), (b"vary", rep.vary)]
-        if_none_match = _header(scope, b"if-none-match")
         if if_none_match and matches(if_none_match, etag):
             kept = [(k, v) for k, v in rep.headers if k.lower() in (b"cache-control", b"last-modified")]
             await _send(send, 304, [*kept, *fixed], b"", False)
@@ -200,6 +210,12 @@ def _public_location(location: bytes, host: bytes, public: bytes) -> bytes:
     slash = rest.find(b"/")
     netloc, path = (rest[:slash], rest[slash:]) if slash >= 0 else (rest, b"/")
     return public + path if netloc == host else location
+
+
+@functools.lru_cache(maxsize=512)
+def _language(asked: str | None, accept_language: str, default: str) -> str:
+    """:func:`i18n.negotiate`, remembered (a handful of distinct headers in a storm)."""
+    return i18n.negotiate(asked, accept_language, default)
 
 
 def _lang(target: Target) -> str | None:

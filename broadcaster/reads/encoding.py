@@ -7,6 +7,7 @@ per version, never per request). Brotli and zstd are offered to browsers that na
 
 from __future__ import annotations
 
+import functools
 import gzip
 
 import brotli
@@ -32,11 +33,13 @@ def compressible(content_type: str, size: int) -> bool:
     return size >= MIN_BYTES and content_type.startswith(COMPRESSIBLE)
 
 
+@functools.lru_cache(maxsize=512)
 def negotiate(accept_encoding: str, offered: tuple[str, ...] = CODINGS) -> str:
     """The coding to send (``identity`` when none fits) for an ``Accept-Encoding`` value.
 
     q-values are honoured (``br;q=0`` refuses brotli); ``*`` stands for any coding not
-    named; among equal weights the order of ``offered`` decides."""
+    named; among equal weights the order of ``offered`` decides. Remembered: browsers send
+    a handful of distinct values, and every cached read asks."""
     if not accept_encoding:
         return "identity"
     weights: dict[str, float] = {}

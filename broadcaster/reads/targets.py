@@ -7,6 +7,7 @@ so that ``?x=<random>`` cannot fill the cache.
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 from enum import StrEnum
@@ -64,8 +65,10 @@ def _params(query: str, allowed: set[str]) -> tuple[str, ...] | None:
     return tuple(sorted(f"{name}={value}" for name, value in pairs))
 
 
+@functools.lru_cache(maxsize=4096)
 def classify(path: str, query: str) -> Target | None:
-    """The target of a GET/HEAD, or None when the read path does not cache it."""
+    """The target of a GET/HEAD, or None when the read path does not cache it (remembered:
+    a storm asks for the same few links)."""
     found = _GLOBAL.get(path)
     if found is not None:
         params = _params(query, found[0])

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from broadcaster.live.deps import HubDep
-from broadcaster.live.hub import Closed, Hub, Opening, Overflow, Subscription
+from broadcaster.live.hub import Hub, Opening
 from broadcaster.live.presence import Presence
+from broadcaster.live.readers import Closed, Overflow, Subscription
 
 __all__ = [
     "Closed",

@@ -24,7 +24,8 @@ from broadcaster import metrics
 from broadcaster.core.events import Event, dumps
 from broadcaster.incidents import IncidentId, incident_log
 from broadcaster.live.deps import HubDep
-from broadcaster.live.hub import Closed, Hub, Opening, Overflow, Subscription
+from broadcaster.live.hub import Hub, Opening
+from broadcaster.live.readers import Closed, Overflow, Subscription
 from broadcaster.stores.base import BackendError
 from broadcaster.web.models import MAX_SEQ
 

@@ -227,7 +227,14 @@ class EmailChannel:
             else:
                 held[key] = due
             if await self.backend.put_doc(DUE_KEY, {"held": held}, expect_version=doc.version if doc else 0):
-                return
+                break
+        if due is None:
+            # The state and this list are two documents: a notice held (and listed) between our
+            # look at the state and this removal would wait forever. Look again after removing.
+            doc = await self.backend.get_doc(key)
+            if doc and doc.value.get("notices"):
+                last = doc.value.get("last_sent_at")
+                await self._set_due(key, self.clock() if last is None else float(last) + self.interval)
 
     async def pending(self) -> int:
         """How many (subscription, incident) pairs have notices held (the console's "queued")."""

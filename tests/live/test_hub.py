@@ -13,7 +13,8 @@ from pathlib import Path
 import pytest
 
 from broadcaster.core.events import Event
-from broadcaster.live.hub import Closed, Hub, Overflow, Subscription
+from broadcaster.live.hub import Hub
+from broadcaster.live.readers import Closed, Overflow, Subscription
 from broadcaster.stores.sqlite import SQLiteBackend
 
 LOG = "incident:hubtest"

@@ -14,7 +14,7 @@ import pytest
 
 from broadcaster.config import Settings
 from broadcaster.notify import ChannelName, Level, Notice, Outcome, Result, Subscription
-from broadcaster.notify.email import EmailChannel
+from broadcaster.notify.email import EmailChannel, held_key
 from broadcaster.notify.rules import SubscriptionRequest
 from broadcaster.notify.subscriptions import Subscriptions
 from broadcaster.stores import open_backend
@@ -215,3 +215,21 @@ async def test_a_send_cut_short_is_sent_by_the_flush_loop(world: World) -> None:
         assert await channel.pending() == 0
     finally:
         await channel.aclose()
+
+
+async def test_a_notice_held_while_a_send_finishes_stays_listed(tmp_path: Path) -> None:
+    # CI once lost a notice held in the instant between a finishing send's look at the held
+    # notices (none) and its removal of the incident from the due list: the removal ran last.
+    with Mailbox() as box:
+        world = await open_world(f"sqlite:///{tmp_path / 'store.db'}", box, 60)
+        try:
+            channel = EmailChannel(world.backend, world.settings, world.subs)
+            ann = await world.subscribe("ann@example.org", "en")
+            assert (await world.deliver(channel, ann, 1)).result is Result.SENT
+            assert (await world.deliver(channel, ann, 2)).result is Result.DEFERRED
+            assert await channel.pending() == 1
+            # The finishing send's late removal, replayed after the notice was held and listed.
+            await channel._set_due(held_key(ann.id, "inc1"), None)
+            assert await channel.pending() == 1
+        finally:
+            await world.backend.close()

@@ -67,7 +67,10 @@ MINIMAL = """\
 
 
 def adapt(text: str, port: int, upstream: int, prefix: Path) -> str:
-    """A deploy configuration's ``server``/``upstream`` blocks made to run here."""
+    """A deploy configuration's ``server``/``upstream`` blocks made to run here: its placeholders
+    (``{{LISTEN}}``, ``{{UPSTREAM}}``, ``{{CACHE_DIR}}``) filled, or a concrete file's values moved."""
+    text = text.replace("{{LISTEN}}", f"127.0.0.1:{port}").replace("{{UPSTREAM}}", f"127.0.0.1:{upstream}")
+    text = text.replace("{{CACHE_DIR}}", str(prefix / "cache"))
     text = re.sub(r"^\s*(ssl_\w+|http2|listen\s+\[::\])[^;]*;\s*$", "", text, flags=re.M)
     text = re.sub(r"\blisten\s+[^;]+;", f"listen 127.0.0.1:{port};", text)
     text = re.sub(r"\b(127\.0\.0\.1|localhost):8000\b", f"127.0.0.1:{upstream}", text)

@@ -46,6 +46,10 @@ from broadcaster.notify import pages as notify_pages
 from broadcaster.notify.dispatch import Notifier
 from broadcaster.notify.subscriptions import Subscriptions
 from broadcaster.notify.vapid import load_vapid
+from broadcaster.playbooks import admin as playbook_admin
+from broadcaster.playbooks import api as playbook_api
+from broadcaster.playbooks import opening as playbook_opening
+from broadcaster.playbooks.library import Library as Playbooks
 from broadcaster.questions import api as question_api
 from broadcaster.questions import console as question_console
 from broadcaster.questions import pages as question_pages
@@ -104,6 +108,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.schedules = scheduler.schedules
         app.state.reports = ReportDesk(backend, settings.report_prefix)
         app.state.questions = Questions(app.state.reports, publisher)
+        app.state.playbooks = Playbooks(backend)  # incident templates, in the store
         await scheduler.start()
         app.state.subscriptions = Subscriptions(backend, settings)
         app.state.vapid = await load_vapid(backend, settings)
@@ -189,7 +194,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(schedules.router)
     app.include_router(console_admin.api)
     app.include_router(console_auth.router)
+    app.include_router(playbook_api.api)
+    app.include_router(playbook_opening.router)  # before the workspace's /console/incidents/{id}
     app.include_router(console.router)
+    app.include_router(playbook_admin.router)
     app.include_router(console_admin.router)
     app.include_router(webhook_routes.api)
     app.include_router(webhook_routes.router)

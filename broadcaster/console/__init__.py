@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from broadcaster.console.forms import FormProblem, choices, text
+from broadcaster.console.alert_form import alert_fields
+from broadcaster.console.forms import FormProblem, choices, severity_and_category, storable, text
 from broadcaster.console.workspace import Desk, DeskDep
 from broadcaster.console.workspace import workspace as show_workspace
 
@@ -10,7 +11,10 @@ __all__ = [
     "Desk",
     "DeskDep",
     "FormProblem",
+    "alert_fields",
     "choices",
+    "severity_and_category",
     "show_workspace",
+    "storable",
     "text",
 ]

@@ -36,7 +36,6 @@ from broadcaster.core.types import JSON
 from broadcaster.incidents import (
     MAX_BODY,
     MAX_REASON,
-    MAX_TITLE,
     IdempotencyMismatch,
     IncidentId,
     Publisher,
@@ -157,43 +156,12 @@ async def dashboard(
         "webhook_notices": await webhook_notices(request) if user.operator.admin else [],
         "questions_waiting": await board.waiting() if (board := _questions(request)) else {},
         "notify_totals": await p.totals() if user.operator.admin and (p := _notify(request)) else None,
+        "templates": await lib.all() if (lib := getattr(request.app.state, "playbooks", None)) else [],
     }
     return render(request, "console/dashboard.html", context, settings)
 
 
-@router.get("/incidents/new", response_class=HTMLResponse)
-async def new_incident_page(request: Request, user: UserDep, settings: SettingsDep) -> Response:
-    context = {"user": user, "values": {}, "nonce": secrets.token_urlsafe(12), **choices()}
-    return render(request, "console/new_incident.html", context, settings)
-
-
-@router.post("/incidents", response_class=HTMLResponse)
-async def create_incident(
-    request: Request, user: UserDep, publisher: PublisherDep, settings: SettingsDep
-) -> Response:
-    form = await checked_form(request, user)
-    try:
-        fields = {
-            "title": text(form, "title", MAX_TITLE, required=True, label="title").strip(),
-            "summary": text(form, "summary", 2000),
-            "area": text(form, "area", 200),
-            **severity_and_category(form),
-            "lang": "en" if form.get("lang") == "en" else "zh-CN",
-            "exercise": form.get("exercise") == "on",
-            **alert_fields(form, settings.timezone, utc_now()),
-        }
-        done = await publisher.create(fields, user.actor, str(form.get("nonce") or "") or None)
-    except (FormProblem, IdempotencyMismatch, ValueError) as exc:
-        context = {
-            "user": user,
-            "values": dict(form),
-            "error": str(exc),
-            "nonce": form.get("nonce"),
-            **choices(),
-        }
-        return render(request, "console/new_incident.html", context, settings, status=422)
-    incident_id = done.event.decode()["incident"]
-    return RedirectResponse(f"/console/incidents/{incident_id}?done=created", status_code=303)
+# "New incident" (blank or from a template) is in broadcaster/playbooks/opening.py.
 
 
 @router.get("/incidents/{incident_id}", response_class=HTMLResponse)

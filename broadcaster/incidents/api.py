@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from collections.abc import Iterable
+from typing import Annotated, Any, Literal, Protocol
 
 from fastapi import APIRouter, Body, HTTPException, Path, Query, Request, Response
 from fastapi.responses import JSONResponse
@@ -10,6 +11,7 @@ from fastapi.responses import JSONResponse
 from broadcaster.accounts import ActorDep
 from broadcaster.core import timeline as tl
 from broadcaster.core.events import dumps
+from broadcaster.core.types import JSON
 from broadcaster.incidents.deps import PublisherDep
 from broadcaster.incidents.schemas import (
     CorrectionIn,
@@ -42,12 +44,33 @@ def _json(value: Any, status: int, done: Appended) -> JSONResponse:
     return JSONResponse(value, status, None if done.created else REPLAYED)
 
 
-@router.post("", status_code=201, summary="Open an incident")
+class Templates(Protocol):
+    """Incident templates (``broadcaster.playbooks``, which uses incidents: on app.state)."""
+
+    async def fill(
+        self, template_id: str, fields: dict[str, Any], given: Iterable[str]
+    ) -> tuple[dict[str, Any], list[JSON]]:
+        """The fields filled and the key facts; raises LookupError for an unknown template."""
+        ...
+
+
+@router.post("", status_code=201, summary="Open an incident (from a template: see `template`)")
 async def create_incident(
-    body: IncidentIn, publisher: PublisherDep, operator: ActorDep, key: IdempotencyKey
+    body: IncidentIn, publisher: PublisherDep, operator: ActorDep, key: IdempotencyKey, request: Request
 ) -> JSONResponse:
-    done = await publisher.create(body.model_dump(mode="json"), operator, key)
+    """With ``template``, the template fills the fields the request leaves out and the key
+    facts get its labels (empty values, a second event: see the snapshot)."""
+    fields, facts = body.model_dump(mode="json", exclude={"template"}), list[JSON]()
+    if body.template is not None:
+        templates: Templates = request.app.state.playbooks
+        try:
+            fields, facts = await templates.fill(body.template, fields, body.model_fields_set)
+        except LookupError as exc:
+            raise HTTPException(422, str(exc)) from None
+    done = await publisher.create(fields, operator, key)
     incident = tl.apply(None, done.event.decode())
+    if facts:  # with a key, a retry replays this too
+        await publisher.set_facts(incident.id, facts, operator, None if key is None else f"{key}:facts")
     return _json(incident.to_json(), 201, done)
 
 

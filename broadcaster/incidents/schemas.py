@@ -152,8 +152,18 @@ Translations = Annotated[
 ]
 
 
+TEMPLATE_DOC = (
+    "an incident template's id (GET /api/templates), e.g. water-main: it fills the fields left out "
+    "(title from its pattern and the area, category, severity, urgency, certainty, instruction) and "
+    "the key facts' labels, in the incident's language"
+)
+
+
 class IncidentIn(Strict):
-    title: str = Field(min_length=1, max_length=MAX_TITLE)
+    title: str | None = Field(
+        None, min_length=1, max_length=MAX_TITLE, description="required unless a template is given"
+    )
+    template: str | None = Field(None, pattern=r"^[a-z0-9-]{1,40}$", description=TEMPLATE_DOC)
     summary: str = Field("", max_length=2_000)
     area: str = Field("", max_length=200)
     severity: Severity = Severity.UNKNOWN
@@ -168,6 +178,12 @@ class IncidentIn(Strict):
 
     _title = field_validator("title")(_not_blank)
     _restoration = field_validator("expected_restoration")(_restoration)
+
+    @model_validator(mode="after")
+    def _titled(self) -> IncidentIn:
+        if self.title is None and self.template is None:
+            raise ValueError("title: required (unless a template gives it)")
+        return self
 
 
 class IncidentEdit(Strict):

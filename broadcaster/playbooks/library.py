@@ -58,14 +58,15 @@ def _stored(value: JSON) -> dict[str, Template]:
 class Library:
     """The templates as the store holds them, and every change to them."""
 
-    def __init__(self, backend: Backend) -> None:
+    def __init__(self, backend: Backend, key: str = DOC) -> None:
         self.backend = backend
+        self.key = key
 
     async def _read(self) -> tuple[dict[str, Template], int]:
-        doc = await self.backend.get_doc(DOC)
+        doc = await self.backend.get_doc(self.key)
         if doc is None:  # first use: the shipped ones (or those another process wrote first)
-            if await self.backend.put_doc(DOC, _shipped_doc(), expect_version=0) is None:
-                doc = await self.backend.get_doc(DOC)
+            if await self.backend.put_doc(self.key, _shipped_doc(), expect_version=0) is None:
+                doc = await self.backend.get_doc(self.key)
             if doc is None:
                 return dict(shipped()), 1
         return _stored(doc.value), doc.version
@@ -99,7 +100,7 @@ class Library:
             templates, version = await self._read()
             changed = decide(dict(templates))
             value: JSON = {"templates": {tid: t.to_json() for tid, t in changed.items()}}
-            if await self.backend.put_doc(DOC, value, expect_version=version) is not None:
+            if await self.backend.put_doc(self.key, value, expect_version=version) is not None:
                 return
         raise BackendError("templates: too many concurrent changes; try again")
 

@@ -23,11 +23,10 @@ from broadcaster.playbooks.model import (
     Template,
     TemplateProblem,
     UnknownTemplate,
-    listing,
     parse,
 )
 from broadcaster.web.deps import SettingsDep
-from broadcaster.web.rendering import language, render
+from broadcaster.web.rendering import render
 
 router = APIRouter(prefix="/console/admin/templates", include_in_schema=False)
 
@@ -57,7 +56,7 @@ async def _list(
     request: Request, user: ConsoleUser, settings: Settings, library: Library, status: int = 200,
     **extra: Any,
 ) -> HTMLResponse:  # fmt: skip
-    templates = listing(await library.all(), language(request, settings))
+    templates = await library.all()
     present = {t.id: t for t in templates}
     restorable = [
         (original, present.get(tid)) for tid, original in shipped().items() if present.get(tid) != original

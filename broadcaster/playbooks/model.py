@@ -104,7 +104,7 @@ def _text(raw: Mapping[str, Any], name: str, where: str, limit: int, *, required
     if not isinstance(value, str):
         raise TemplateProblem(f"{where}{name}: must be text")
     try:
-        value = written.check(value, f"{where}{name}").strip()
+        value = written.check(value, f"{where}{name}").replace("\r\n", "\n").strip()  # a form's line ends
     except ValueError as exc:
         raise TemplateProblem(str(exc)) from None
     if required and not value:
@@ -245,8 +245,3 @@ def fill(template: Template, fields: Mapping[str, Any], given: Iterable[str]) ->
 def blank_facts(template: Template, lang: str) -> list[JSON]:
     """The template's key facts for an incident in ``lang``: labels with empty values."""
     return [{"label": label, "value": ""} for label in template.words(lang).facts]
-
-
-def listing(templates: Iterable[Template], lang: str) -> list[Template]:
-    """Templates in the order a list shows them: by name in ``lang``."""
-    return sorted(templates, key=lambda t: (t.name(lang), t.id))

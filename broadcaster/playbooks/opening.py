@@ -35,7 +35,6 @@ from broadcaster.playbooks.model import (
     UnknownTemplate,
     blank_facts,
     fill,
-    listing,
 )
 from broadcaster.web.deps import SettingsDep
 from broadcaster.web.rendering import language, render
@@ -81,7 +80,7 @@ async def _page(
     nonce: str | None = None,
 ) -> HTMLResponse:
     ui = language(request, settings)
-    templates = listing(await library.all(), ui)
+    templates = await library.all()
     chosen = next((t for t in templates if t.id == values.get("template")), None)
     texts_in = values.get("lang") or ui
     context = {
@@ -176,7 +175,9 @@ async def create_incident(
     try:
         fields = await incident_fields(form, settings, library)
         facts = fact_rows(form)
-        first_notice = text(form, "first_notice", MAX_BODY, label="first notice").strip()
+        first_notice = (
+            text(form, "first_notice", MAX_BODY, label="first notice").replace("\r\n", "\n").strip()
+        )
         promise = promise_in(form, first_notice)
         done = await publisher.create(fields, user.actor, nonce)
         incident_id = str(done.event.decode()["incident"])

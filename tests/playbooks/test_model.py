@@ -9,7 +9,7 @@ import pytest
 
 from broadcaster.incidents import Category, Certainty, Severity, Urgency
 from broadcaster.playbooks import TemplateProblem, shipped
-from broadcaster.playbooks.model import blank_facts, fill, listing, parse, title_for
+from broadcaster.playbooks.model import blank_facts, fill, parse, title_for
 
 SHIPPED = {
     "water-main": "供水管道爆裂",
@@ -135,8 +135,3 @@ def test_fill_takes_what_the_request_left_out_in_the_incident_language() -> None
     assert chosen["instruction"] == water.words("zh-CN").instruction  # zh-CN texts for zh-CN
     assert blank_facts(water, "zh-CN")[2] == {"label": "停水范围", "value": ""}
     assert [f["label"] for f in blank_facts(water, "en")] == list(water.words("en").facts)
-
-
-def test_listing_is_by_name_in_the_language() -> None:
-    names = [t.name("en") for t in listing(shipped().values(), "en")]
-    assert names == sorted(names)

@@ -23,6 +23,11 @@ async def test_a_water_main_incident_from_its_template_on_a_phone(
     operator = await new_page(viewport=PHONE, lang="zh-CN")
     page = operator.page
     await log_in_with_link(page, link)
+    dashboard = page.get_by_role("navigation", name="从模板开始")
+    await expect(dashboard.get_by_role("link", name="燃气泄漏")).to_have_attribute(
+        "href", "/console/incidents/new?template=gas-leak"
+    )
+    await screenshot(page, "templates-dashboard-phone-zh", full_page=False)
 
     await page.goto("/console/incidents/new")
     choice = page.get_by_role("navigation", name="从模板开始")

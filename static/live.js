@@ -196,7 +196,8 @@
     if (!box) return;
     var dl = box.querySelector("dl");
     dl.textContent = "";
-    d.facts.forEach(function (f) {
+    var known = d.facts.filter(function (f) { return f.value; });  // empty: a label not filled in yet
+    known.forEach(function (f) {
       var dt = document.createElement("dt");
       var dd = document.createElement("dd");
       dt.textContent = f.label;
@@ -204,7 +205,7 @@
       dl.appendChild(dt);
       dl.appendChild(dd);
     });
-    box.hidden = d.facts.length === 0;
+    box.hidden = known.length === 0;
   }
   function edited(d) {
     var title = $("title");

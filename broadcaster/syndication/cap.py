@@ -269,7 +269,9 @@ def description(inc: Incident, event: JSON, update: Update | None, lang: str, zo
     context = [inc.summary] if inc.summary else []
     if inc.area:
         context.append(labels["area"].format(area=inc.area))
-    context.extend(f"{fact.get('label', '')}: {fact.get('value', '')}" for fact in inc.facts)
+    context.extend(
+        f"{fact.get('label', '')}: {fact.get('value', '')}" for fact in inc.facts if fact.get("value")
+    )
     if inc.expected_restoration and inc.state == tl.LIVE:
         line = labels["restoration"].format(time=_readable_time(inc.expected_restoration, zone))
         if inc.restoration_changes and inc.restoration_changes[-1].after == inc.expected_restoration:

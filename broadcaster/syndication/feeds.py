@@ -149,7 +149,9 @@ def _description(incident: Incident) -> str:
     lines = [incident.summary] if incident.summary else []
     if incident.area:
         lines.append(f"区域 Area: {incident.area}")
-    lines.extend(f"{fact.get('label', '')}: {fact.get('value', '')}" for fact in incident.facts)
+    lines.extend(
+        f"{fact.get('label', '')}: {fact.get('value', '')}" for fact in incident.facts if fact.get("value")
+    )
     if incident.state == RESOLVED:
         lines.append("已结束 Resolved" + (f": {incident.resolution}" if incident.resolution else ""))
     return "\n".join(lines)
@@ -231,7 +233,7 @@ def json_feed(incident: Incident, base_url: str, organisation: str) -> JSON:
         "seq": incident.seq,
         "next_update_at": incident.next_update_at,
         "area": incident.area,
-        "facts": [dict(fact) for fact in incident.facts],
+        "facts": [dict(fact) for fact in incident.facts if fact.get("value")],
         "updated_at": incident.updated_at or incident.opened_at,
     }
     feed["items"] = [_json_item(incident, update, base_url) for update in incident.updates_newest_first()]

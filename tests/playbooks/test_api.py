@@ -105,3 +105,33 @@ async def test_without_a_template_the_title_is_still_required(api: Api) -> None:
     answer = await api.http.post("/api/incidents", json={"area": "文化路"})
     assert answer.status_code == 422
     assert "title" in str(answer.json()["detail"])
+
+
+async def test_facts_not_filled_in_are_not_shown_to_the_public(
+    api: Api, sqlite_server: ServerProcess
+) -> None:
+    made = (await api.http.post("/api/incidents", json={"template": "water-main", "area": "文化路"})).json()
+    labels = shipped()["water-main"].words("zh-CN").facts
+    public = f"/incidents/{made['id']}"
+    first = await api.http.post(f"/api/incidents/{made['id']}/updates", json={"body": "抢修人员已到场。"})
+    assert first.status_code == 201, first.text  # CAP has a message from the first update on
+    async with httpx.AsyncClient(base_url=sqlite_server.url) as citizen:
+        page = (await citizen.get(public)).text
+        assert 'id="facts" class="facts" aria-labelledby="facts-h" hidden' in page
+        assert not any(f"<dt>{label}</dt>" in page for label in labels)
+        atom, feed = (
+            (await citizen.get(f"{public}/feed.atom")).text,
+            (await citizen.get(f"{public}/feed.json")).json(),
+        )
+        cap = (await citizen.get(f"{public}/cap.xml")).text
+        assert "抢修人员已到场" in cap and "抢修人员已到场" in atom
+        assert not any(f"{label}:" in text for label in labels for text in (atom, cap))
+        assert feed["_incidents"]["facts"] == []
+        filled = [{"label": label, "value": "文化路两侧" if n == 0 else ""} for n, label in enumerate(labels)]
+        assert (
+            await api.http.put(f"/api/incidents/{made['id']}/facts", json={"facts": filled})
+        ).status_code == 200
+        page = (await citizen.get(public)).text
+        assert f"<dt>{labels[0]}</dt><dd>文化路两侧</dd>" in page
+        assert not any(f"<dt>{label}</dt>" in page for label in labels[1:])
+        assert f"{labels[0]}: 文化路两侧" in (await citizen.get(f"{public}/cap.xml")).text

@@ -87,6 +87,11 @@ class Settings(BaseSettings):
     map_tiles_attribution: str = Field(
         "© OpenStreetMap contributors", max_length=300, description="the credit shown on the tiles"
     )
+    map_center: str = Field(
+        "34.7466,113.6253",
+        description="latitude,longitude where the console's drawing map opens when the incident has no "
+        "area yet (default: central Zhengzhou)",
+    )
     # The public read path (docs/reads.md).
     read_freshness: float = Field(
         0.5, ge=0, le=30,
@@ -176,6 +181,17 @@ class Settings(BaseSettings):
         if not value.startswith(("mailto:", "https://")):
             raise ValueError("vapid_subject must be a mailto: or https: URL")
         return value
+
+    @field_validator("map_center")
+    @classmethod
+    def _map_center(cls, value: str) -> str:
+        try:
+            lat, lon = (float(part) for part in value.split(","))
+        except ValueError:
+            raise ValueError("map_center must be latitude,longitude, e.g. 34.7466,113.6253") from None
+        if not (-90 <= lat <= 90 and -180 <= lon <= 180):
+            raise ValueError("map_center: latitude -90..90, longitude -180..180")
+        return f"{lat},{lon}"
 
     @field_validator("map_tiles")
     @classmethod

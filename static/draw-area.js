@@ -229,12 +229,20 @@
       if (!field.value.trim()) { reset(mode); say(t.cleared); } else fromField(true);
     });
 
+    function view() {
+      map.invalidateSize();
+      if (mode === "circle" && center && radiusM) map.fitBounds(center.toBounds(radiusM * 2.6));
+      else if (mode === "polygon" && corners.length) map.fitBounds(L.latLngBounds(corners), { padding: [24, 24] });
+      else map.setView(config.center, 13);
+    }
     if (!fromField(false)) {
-      map.setView(config.center, 13);
       setMode("circle");
       say();
     }
-    map.invalidateSize();
+    view();
+    // In the workspace the map sits in a folded section: it has no size until the fold opens.
+    var fold = box.closest("details");
+    if (fold) fold.addEventListener("toggle", function () { if (fold.open) view(); });
   }
 
   if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", start);

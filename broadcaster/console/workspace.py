@@ -179,7 +179,13 @@ async def _act(desk: Desk, incident_id: str, action: Any, done: str) -> Response
         values = {k: v for k, v in form.items() if isinstance(v, str)}
         return await workspace(desk, incident_id, error=str(exc), values=values, status=status)
     anchor = (
-        f"#u-{result}" if isinstance(result, str) and done in {"posted", "corrected", "retracted"} else ""
+        # After a post, its message over the form, the new update right under it; after a
+        # correction, that update.
+        "#done"
+        if done == "posted"
+        else f"#u-{result}"
+        if isinstance(result, str) and done in {"corrected", "retracted"}
+        else ""
     )
     return RedirectResponse(f"/console/incidents/{incident_id}?done={done}{anchor}", status_code=303)
 

@@ -128,7 +128,9 @@ async def test_a_polygon_drawn_edited_and_cleared(
     assert [tuple(p) for p in saved["points"][:-1]] == drawn  # the numbers the field showed, exactly
     assert saved["points"][-1] == saved["points"][0]  # closed by the server
 
-    # The workspace draws the saved polygon; drag a corner, save, then clear and save.
+    # The workspace draws the saved polygon (its section folded: opened); drag a corner, save,
+    # then clear and save.
+    await page.locator("#fold-details > summary").click()
     draw = page.locator("#area-draw")
     await expect(draw.locator("[data-mode=polygon]")).to_have_attribute("aria-pressed", "true")
     corner = draw.locator(".area-corner").first
@@ -147,6 +149,7 @@ async def test_a_polygon_drawn_edited_and_cleared(
     saved = await area_of(sqlite_server, incident)
     assert tuple(saved["points"][0]) == moved[0]
 
+    await page.locator("#fold-details > summary").click()
     await page.locator("#area-draw [data-act=clear]").click()
     assert await page.input_value("#area_shape") == ""
     await expect(page.locator("#area-draw-hint")).to_have_text("Cleared: no area on the map.")

@@ -136,8 +136,10 @@ async def test_templates_pages_are_for_administrators_with_csrf(people: tuple[Br
         "/console/admin/templates/water-main",
     ):
         assert (await operator.http.get(path)).status_code == 403
-    refused = await operator.form("/console", "/console/admin/templates/water-main/delete")
-    assert refused.status_code == 403
+    base = "/console/admin/templates"
+    for action in (base, f"{base}/water-main", f"{base}/water-main/delete", f"{base}/water-main/restore"):
+        refused = await operator.form("/console", action)
+        assert refused.status_code == 403, action
     forged = await admin.http.post("/console/admin/templates/water-main/delete", data={"csrf": "forged"})
     assert forged.status_code == 403
     assert (await admin.http.get("/console/admin/templates/water-main")).status_code == 200  # still there

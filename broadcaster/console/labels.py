@@ -66,10 +66,73 @@ def label(kind: str, value: str, lang: str) -> str:
     english = LABELS.get(kind, {}).get(value)
     if english is None:
         return value
-    return i18n.translations(lang).pgettext(f"CAP {kind}", english)
+    context = f"CAP {kind}"
+    return i18n.translations(lang).pgettext(context, english)
 
 
 @pass_context
 def cap_label(context: Context, kind: str, value: str) -> str:
     """``{{ cap_label("severity", "moderate") }}``: 中等 / Moderate, in the page's language."""
     return label(kind, value, str(context.get("lang") or i18n.DEFAULT))
+
+
+def _(message: str) -> str:
+    """Marks a message for translation (looked up in :func:`action_label`)."""
+    return message
+
+
+ACTIONS = {
+    "incident.opened": _("Incident opened"),
+    "incident.edited": _("Incident details edited"),
+    "incident.resolved": _("Incident resolved"),
+    "incident.reopened": _("Incident reopened"),
+    "facts.changed": _("Key facts changed"),
+    "update.posted": _("Update published"),
+    "update.corrected": _("Update corrected"),
+    "update.retracted": _("Update withdrawn"),
+    "update.pinned": _("Update pinned"),
+    "update.unpinned": _("Update unpinned"),
+    "schedule.created": _("Update scheduled or drafted"),
+    "schedule.edited": _("Scheduled update edited"),
+    "schedule.cancelled": _("Scheduled update cancelled"),
+    "schedule.published": _("Scheduled update published"),
+    "schedule.failed": _("Scheduled update failed"),
+    "question.answered": _("Question answered"),
+    "report.received": _("Report received"),
+    "report.assigned": _("Report assigned"),
+    "report.replied": _("Report replied to"),
+    "report.resolved": _("Report resolved"),
+    "report.hidden": _("Report hidden"),
+    "report.unhidden": _("Report shown again"),
+    "report.merged": _("Report merged"),
+    "report.linked": _("Report linked to an incident"),
+    "report.contact_erased": _("Reporter's contact erased"),
+    "operator.invited": _("Operator added"),
+    "password.set": _("Password set"),
+    "logout.everywhere": _("Logged out everywhere"),
+    "token.created": _("API token created"),
+    "token.revoked": _("API token revoked"),
+    "webhook.registered": _("Webhook endpoint registered"),
+    "webhook.enabled": _("Webhook endpoint enabled"),
+    "webhook.disabled": _("Webhook endpoint disabled"),
+    "webhook.deleted": _("Webhook endpoint deleted"),
+    "template.created": _("Template added"),
+    "template.edited": _("Template edited"),
+    "template.deleted": _("Template deleted"),
+    "template.restored": _("Template restored as shipped"),
+    "notifications.paused": _("Notifications paused"),
+    "notifications.resumed": _("Notifications resumed"),
+    "subscription.created": _("Subscription created"),
+    "subscription.confirmed": _("Subscription confirmed"),
+    "subscription.removed": _("Subscription removed"),
+}
+"""What the audit log and a report's history name by code (``update.posted``), as words."""
+
+
+@pass_context
+def action_label(context: Context, code: str) -> str:
+    """``{{ action_label("update.posted") }}``: 发布更新 / Update published; an unknown code as it is."""
+    english = ACTIONS.get(code)
+    if english is None:
+        return code
+    return i18n.translations(str(context.get("lang") or i18n.DEFAULT)).gettext(english)

@@ -101,6 +101,10 @@ PATTERNS: list[tuple[str, str]] = [
      _("longitude must be between -180 and 180, not %(v)s")),
     (r"circle radius_km must be (?P<limit>.+), not (?P<v>\S+)", _("the radius in km must be %(limit)s, not %(v)s")),
     (r"a polygon has at most (?P<n>\d+) points, not (?P<m>\d+)", _("a polygon has at most %(n)s corners, not %(m)s")),
+    (r"a polygon needs at least 4 points \(3 corners, then the first again\), not (?P<n>\d+)",
+     _("a polygon needs at least 3 corners (%(n)s points given)")),
+    (r"a polygon must be closed: its last point must repeat its first",
+     _("a polygon must be closed: its last point must repeat its first")),
     (r"a polygon needs at least 3 different corners", _("a polygon needs at least 3 different corners")),
     # the timeline's rules (broadcaster.core.timeline)
     (r"the incident is resolved: reopen it before posting an update",
@@ -142,6 +146,8 @@ PATTERNS: list[tuple[str, str]] = [
     # operators, templates, webhooks
     (r"an operator's name must be 1 to 100 characters", _("An operator's name must be 1 to 100 characters.")),
     (r"an operator named (?P<name>.+) exists already", _("An operator named %(name)s exists already.")),
+    (r"a template (?P<id>.+) exists already", _("a template %(id)s exists already")),
+    (r"one of (?P<choices>[\w, ]+)", _("not one of the choices")),
     (r"no template (?P<id>.+)", _("there is no template %(id)s")),
     (r"1 to 40 lower-case letters, digits and hyphens, starting and ending with a letter or digit",
      _("1 to 40 lower-case letters, digits and hyphens, starting and ending with a letter or digit")),

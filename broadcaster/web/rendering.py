@@ -82,14 +82,14 @@ class Clock:
 
     @property
     def zone_name(self) -> str:
-        """The zone as a reader names it, with its offset now: ``中国时间（GMT+08:00）`` /
-        ``China Time (GMT+08:00)``; ``UTC`` for UTC."""
+        """The zone as a reader names it, with its offset now: ``中国时间 GMT+08:00`` /
+        ``China Time GMT+08:00``; ``UTC`` for UTC."""
         if self.zone.key in {"UTC", "Etc/UTC", "Etc/GMT", "GMT"}:
             return "UTC"
         locale = i18n.babel_locale(self.lang)
         offset = get_timezone_gmt(self.now.astimezone(self.zone), locale=locale)
         name = get_timezone_name(self.zone, locale=locale)
-        return f"{name}（{offset}）" if self.lang == "zh-CN" else f"{name} ({offset})"
+        return f"{name} {offset}"
 
     def ago(self, value: str | None) -> str:
         return i18n.relative(parse_time(value), self.now, self.lang) if value else ""

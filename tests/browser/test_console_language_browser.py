@@ -33,9 +33,11 @@ CATALOG = ROOT / "broadcaster" / "locale" / "zh_CN" / "LC_MESSAGES" / "messages.
 PLACEHOLDER = re.compile(r"%\((\w+)\)s|%s|\{\w*\}")
 
 CAP_VALUES = {str(value) for kind in LABELS.values() for value in kind}
-CAP_ENGLISH = CAP_VALUES | {value.capitalize() for value in CAP_VALUES} | {
-    label for kind in LABELS.values() for label in kind.values()
-}
+CAP_ENGLISH = (
+    CAP_VALUES
+    | {value.capitalize() for value in CAP_VALUES}
+    | {label for kind in LABELS.values() for label in kind.values()}
+)
 """CAP's values as sent (``immediate``, ``Infra``) and capitalised, and their English labels."""
 
 
@@ -60,7 +62,9 @@ def untranslated() -> frozenset[str]:
 
 def english_in(text: str) -> list[str]:
     """The CAP words and untranslated messages (their literal parts) found in ``text``."""
-    found = [word for word in sorted(CAP_ENGLISH) if re.search(rf"(?<![\w/.-]){re.escape(word)}(?![\w/.-])", text)]
+    found = [
+        word for word in sorted(CAP_ENGLISH) if re.search(rf"(?<![\w/.-]){re.escape(word)}(?![\w/.-])", text)
+    ]
     for msgid in sorted(untranslated()):
         parts = [p.strip(" .,:;()") for p in PLACEHOLDER.split(msgid) if p]
         parts = [p for p in parts if re.search(r"[A-Za-z]{2,}", p)]
@@ -100,7 +104,8 @@ async def visible_text(page: Page) -> str:
               if (langs) langs.style.display = '';
               document.querySelectorAll('option').forEach(o => parts.push(o.textContent));
               document.querySelectorAll('[placeholder],[aria-label],[title]').forEach(e => parts.push(
-                e.getAttribute('placeholder') || '', e.getAttribute('aria-label') || '', e.getAttribute('title') || ''));
+                e.getAttribute('placeholder') || '', e.getAttribute('aria-label') || '',
+                e.getAttribute('title') || ''));
               return parts.join('\\n');
             }"""
         )
@@ -138,17 +143,23 @@ async def refuse(page: Page, form: str, fill: dict[str, str], where: str, seen: 
 async def stage(api: Api, base: str, admin_token: str) -> tuple[str, str, str]:
     """An incident with everything the workspace shows; a citizen's report; a webhook."""
     title = f"文化路供水管道爆裂 {uuid.uuid4().hex[:4]}"
-    incident = await api.create(title, area="文化路", category="Infra", severity="moderate", urgency="immediate")
+    incident = await api.create(
+        title, area="文化路", category="Infra", severity="moderate", urgency="immediate"
+    )
     soon = (datetime.now(UTC) + timedelta(minutes=30)).isoformat()
     posted = await api.post(incident, "供水企业工作人员已赶赴现场。", next_update_at=soon)
     assert posted.status_code == 201, posted.text
     await api.post(incident, "抢修进行中，请市民储水。")
     later = (datetime.now(UTC) + timedelta(hours=2)).isoformat()
-    scheduled = await api.http.post(f"/api/incidents/{incident}/updates", json={"body": "预计 22 时恢复供水。", "publish_at": later})
+    scheduled = await api.http.post(
+        f"/api/incidents/{incident}/updates", json={"body": "预计 22 时恢复供水。", "publish_at": later}
+    )
     assert scheduled.status_code == 202, scheduled.text
     draft = await api.http.post(f"/api/incidents/{incident}/drafts", json={"body": "草稿：送水点调整。"})
     assert draft.status_code == 201, draft.text
-    facts = await api.http.put(f"/api/incidents/{incident}/facts", json={"facts": [{"label": "送水点", "value": "农业路口"}]})
+    facts = await api.http.put(
+        f"/api/incidents/{incident}/facts", json={"facts": [{"label": "送水点", "value": "农业路口"}]}
+    )
     assert facts.status_code == 200, facts.text
     async with httpx.AsyncClient(base_url=base) as public:
         asked = await public.post(
@@ -212,15 +223,18 @@ async def test_the_zh_cn_console_has_no_english_left(
     details = f"form[action='{ws}/details']"
     problems = [
         (ws, f"form[action='{ws}/updates']", {"#body": "   "}, "更新内容：此项必填"),
-        (ws, f"form[action='{ws}/updates']", {"#body": "稍后发布", "#publish_at": "2001-01-01T08:00"}, "定时发布时间必须是将来的时间"),
+        (ws, f"form[action='{ws}/updates']", {"#body": "稍后", "#publish_at": "2001-01-01T08:00"},
+         "定时发布时间必须是将来的时间"),
         (ws, details, {"#area_shape": "文化路附近"}, "地图上的区域：无法识别"),
         (ws, details, {"#area_shape": "95,113 1"}, "纬度须在 -90 至 90 之间"),
         (ws, details, {"#expected_restoration": "2001-01-01T08:00"}, "预计恢复时间：必须是将来的时间"),
         (ws, details, {}, "没有改动"),
-        (ws, f"form[action='{ws}/facts']", {"input[name=label] >> nth=1": "", "input[name=value] >> nth=1": "只有内容"}, "每条关键信息都需要名称"),
+        (ws, f"form[action='{ws}/facts']", {"[name=label] >> nth=1": "", "[name=value] >> nth=1": "只有内容"},
+         "每条关键信息都需要名称"),
         ("/console/incidents/new", "main form.stack", {"#title": " ", "#summary": "x"}, "标题：此项必填"),
         ("/console/admin/templates/new", "main form", {"[name=id]": "Bad Id"}, "1 至 40 个小写字母"),
-        ("/console/admin/webhooks", "main form.stack", {"[name=url]": "ftp://example.org/x"}, "须以 http:// 或 https:// 开头"),
+        ("/console/admin/webhooks", "main form.stack", {"[name=url]": "ftp://example.org/x"},
+         "须以 http:// 或 https:// 开头"),
         ("/console/admin/operators", "main form.stack", {"[name=name]": name}, "已有名为"),
     ]  # fmt: skip
     for path, form, fill, expected in problems:
@@ -244,14 +258,17 @@ async def test_the_zh_cn_console_has_no_english_left(
 async def test_the_english_console_shows_cap_values_in_english(
     new_page: NewPage, sqlite_server: ServerProcess, sqlite_url: str, api: Api
 ) -> None:
-    incident = await api.create("Water main burst on Wenhua Road", category="Infra", severity="moderate", urgency="immediate")
+    incident = await api.create(
+        "Water main burst on Wenhua Road", category="Infra", severity="moderate", urgency="immediate"
+    )
     _, link = add_operator_with_link(sqlite_url, f"desk-{uuid.uuid4().hex[:6]}", False, sqlite_server.url)
     tab = await new_page(viewport=DESKTOP, lang="en")
     page = tab.page
     await log_in_with_link(page, link)
     await page.goto(f"/console/incidents/{incident}")
     chosen = {
-        "#d-severity": "Moderate", "#d-category": "Infrastructure", "#urgency": "Immediate", "#certainty": "Observed",
+        "#d-severity": "Moderate", "#d-category": "Infrastructure",
+        "#urgency": "Immediate", "#certainty": "Observed",
     }  # fmt: skip
     for select, label in chosen.items():
         assert await page.locator(f"{select} option:checked").inner_text() == label
@@ -263,7 +280,11 @@ async def test_the_english_console_shows_cap_values_in_english(
     assert "Times: " in text
     found = serious(await axe(page))
     assert not found, describe(found)
-    await page.locator(f"form[action='/console/incidents/{incident}/details'] #area_shape").fill("near the bridge")
+    await page.locator(f"form[action='/console/incidents/{incident}/details'] #area_shape").fill(
+        "near the bridge"
+    )
     await page.get_by_role("button", name="Save the details").click()
-    await expect(page.locator("main p.error")).to_contain_text("Area on the map: cannot read 'near the bridge'")
+    await expect(page.locator("main p.error")).to_contain_text(
+        "Area on the map: cannot read 'near the bridge'"
+    )
     assert not tab.page_errors

@@ -75,7 +75,15 @@
     var map = L.map(box.querySelector(".area-draw-map"), { zoomControl: false, scrollWheelZoom: false });
     box.leafletMap = map; // for the tests, which turn pixels into coordinates with it
     L.control.zoom({ zoomInTitle: t.zoom_in, zoomOutTitle: t.zoom_out }).addTo(map);
-    L.control.scale({ imperial: false }).addTo(map);
+    // Leaflet's scale says "km" and "m" in English; the operator's words instead.
+    var Scale = L.Control.Scale.extend({
+      _updateMetric: function (maxMeters) {
+        var meters = this._getRoundNum(maxMeters);
+        var label = meters < 1000 ? meters + " " + t.m : meters / 1000 + " " + t.km;
+        this._updateScale(this._mScale, label, meters / maxMeters);
+      }
+    });
+    new Scale({ imperial: false }).addTo(map);
     map.attributionControl.setPrefix(false);
     if (config.tiles) {
       L.tileLayer(config.tiles, { attribution: config.attribution, maxZoom: 19 }).addTo(map);

@@ -451,7 +451,9 @@ async def test_console_and_giving_up_on_a_dead_endpoint(tmp_path: Path) -> None:
         page = await admin.get("/console/admin/webhooks")
         form = {"csrf": csrf_of(page.text), "events": "*"}
         refused = await admin.post("/console/admin/webhooks", data={**form, "url": "ftp://x/"})
-        assert refused.status_code == 422 and "http:// or https://" in refused.text
+        assert (
+            refused.status_code == 422 and "须以 http:// 或 https:// 开头" in refused.text
+        )  # in the console's language
         registered = await admin.post("/console/admin/webhooks", data={**form, "url": receiver.url})
         assert registered.status_code == 201, registered.text
         secret = re.search(r'<code id="webhook-secret">([^<]+)</code>', registered.text)

@@ -51,6 +51,9 @@ async def test_admin_reads_the_panel_and_pauses_notifications_in_chromium(
     page = tab.page
     await log_in_with_link(page, link)
     await page.goto(f"/console/incidents/{incident}")
+    # The panel is folded on the workspace; its summary tells the followers of this incident.
+    await expect(page.locator("#fold-notify > summary")).to_contain_text("5 人关注")
+    await page.locator("#fold-notify > summary").click()
     notify = page.locator("#notify")
     followers = notify.locator("table").nth(0)
     await expect(followers.locator("caption")).to_have_text("现在发布重要更新会通知到的人数")

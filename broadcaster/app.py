@@ -27,6 +27,8 @@ from broadcaster.config import Settings
 from broadcaster.console import admin as console_admin
 from broadcaster.console import auth as console_auth
 from broadcaster.console import workspace as console
+from broadcaster.console.labels import action_label, cap_label
+from broadcaster.console.problems import problem
 from broadcaster.core import text
 from broadcaster.core.addresses import AddressList, TrustedProxies
 from broadcaster.core.timeline import NotFound, RuleViolation
@@ -178,6 +180,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # Jinja environment is shared by every app of the process: they all load the same static/.
     app.state.assets = assets = Assets(resource_dir("static"), images=tiles)
     templates.env.globals["static_url"] = assets.url
+    # The console's words: CAP values as labels, refusals in the operator's language.
+    templates.env.globals.update(cap_label=cap_label, action_label=action_label, problem=problem)
     # Outermost: hot public reads never reach the route table (broadcaster/reads/).
     door_bytes = settings.read_cache_mb * 1024 * 1024
     app.add_middleware(ReadDoor, state=app.state, max_bytes=door_bytes, images=tiles)

@@ -75,6 +75,11 @@ class Settings(BaseSettings):
         description="allow webhook URLs on loopback, private and link-local addresses (tests, a LAN "
         "deployment; see docs/webhooks.md: SSRF)",
     )
+    webhook_secret_overlap: float = Field(
+        86400.0, ge=0, le=30 * 86400,
+        description="seconds a webhook endpoint's previous secret still signs deliveries after a rotation "
+        "(both signatures are sent meanwhile)",
+    )  # fmt: skip
     webhook_log_keep: int = Field(
         1000, ge=1, description="attempts kept in each webhook endpoint's delivery log (the newest)"
     )

@@ -75,6 +75,9 @@
     var radiusBox = box.querySelector(".area-draw-radius");
     var radiusInput = document.getElementById("area-radius");
     box.hidden = false;
+    // The server's drawing of the saved area (the no-JS view) would show it twice: this map has it.
+    var figure = box.closest("form") && box.closest("form").querySelector(".area-figure");
+    if (figure) figure.hidden = true;
 
     var map = L.map(box.querySelector(".area-draw-map"), {
       zoomControl: false,
@@ -83,7 +86,15 @@
     });
     box.leafletMap = map; // for the tests, which turn pixels into coordinates with it
     L.control.zoom({ zoomInTitle: t.zoom_in, zoomOutTitle: t.zoom_out }).addTo(map);
-    L.control.scale({ imperial: false }).addTo(map);
+    // Leaflet's scale says "km" and "m" in English; the operator's words instead.
+    var Scale = L.Control.Scale.extend({
+      _updateMetric: function (maxMeters) {
+        var meters = this._getRoundNum(maxMeters);
+        var label = meters < 1000 ? meters + " " + t.m : meters / 1000 + " " + t.km;
+        this._updateScale(this._mScale, label, meters / maxMeters);
+      }
+    });
+    new Scale({ imperial: false }).addTo(map);
     map.attributionControl.setPrefix(false);
     if (config.tiles) {
       L.tileLayer(config.tiles, { attribution: config.attribution, maxZoom: 19 }).addTo(map);

@@ -140,15 +140,22 @@ def test_console_admin_pages_are_all_covered_elsewhere() -> None:
     # test_console.py::test_operators_cannot_reach_admin_pages_or_routes logs in as an operator and
     # tries these (the webhook pages: test_webhooks.py::test_console_and_giving_up_on_a_dead_endpoint);
     # a new admin page must be added there. The notifications' pause switch:
-    # tests/notify/test_console_panel.py (403 for an operator, and a forged CSRF token).
+    # tests/notify/test_console_panel.py (403 for an operator, and a forged CSRF token). Templates:
+    # tests/playbooks/test_console.py::test_templates_pages_are_for_administrators_with_csrf.
     assert console_admin_paths() == [
         "/console/admin/audit",
         "/console/admin/operators",
+        "/console/admin/templates",
+        "/console/admin/templates/new",
+        "/console/admin/templates/{template_id}",
+        "/console/admin/templates/{template_id}/delete",
+        "/console/admin/templates/{template_id}/restore",
         "/console/admin/webhooks",
         "/console/admin/webhooks/{webhook_id}",
         "/console/admin/webhooks/{webhook_id}/delete",
         "/console/admin/webhooks/{webhook_id}/disable",
         "/console/admin/webhooks/{webhook_id}/enable",
+        "/console/admin/webhooks/{webhook_id}/rotate-secret",
         "/console/notify/pause",
         "/console/notify/resume",
     ]

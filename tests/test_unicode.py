@@ -534,7 +534,7 @@ async def test_console_forms_refuse_control_characters_and_store_nothing(desk: B
     page = await desk.http.get("/console/incidents/new")
     fields = {"csrf": csrf_of(page.text), "nonce": nonce_of(page.text), "title": "爆管\x00", "lang": "zh-CN"}
     answer = await desk.http.post("/console/incidents", data=fields)
-    assert answer.status_code == 422 and "title: control characters are not allowed: U+0000" in answer.text
+    assert answer.status_code == 422 and "标题：不允许使用控制字符：第 3 个字符为 U+0000" in answer.text
     assert len((await ok(await api.http.get("/api/incidents")))["incidents"]) == listed
 
     iid = await api.create("控制台控制字符")
@@ -542,28 +542,28 @@ async def test_console_forms_refuse_control_characters_and_store_nothing(desk: B
     before = (await api.http.get(f"/api/incidents/{iid}")).text
     workspace = f"/console/incidents/{iid}"
     cases = [
-        (f"{workspace}/updates", {"body": "正\x0b文"}, "update"),
-        (f"{workspace}/updates", {"body": "草稿\x1f", "draft": "1"}, "update"),
-        (f"{workspace}/updates/{uid}/correct", {"body": "新\x01", "reason": "r"}, "corrected text"),
-        (f"{workspace}/updates/{uid}/correct", {"body": "新", "reason": "\x1b"}, "reason"),
-        (f"{workspace}/updates/{uid}/retract", {"reason": "撤回\x08"}, "reason"),
-        (f"{workspace}/facts", {"label": "标签\x0c", "value": "v"}, "label"),
-        (f"{workspace}/facts", {"label": "标签", "value": "\x07值"}, "value"),
-        (f"{workspace}/state", {"to": "resolved", "reason": "结束\x00"}, "reason"),
+        (f"{workspace}/updates", {"body": "正\x0b文"}, "更新内容"),
+        (f"{workspace}/updates", {"body": "草稿\x1f", "draft": "1"}, "更新内容"),
+        (f"{workspace}/updates/{uid}/correct", {"body": "新\x01", "reason": "r"}, "更正后的内容"),
+        (f"{workspace}/updates/{uid}/correct", {"body": "新", "reason": "\x1b"}, "原因"),
+        (f"{workspace}/updates/{uid}/retract", {"reason": "撤回\x08"}, "原因"),
+        (f"{workspace}/facts", {"label": "标签\x0c", "value": "v"}, "名称"),
+        (f"{workspace}/facts", {"label": "标签", "value": "\x07值"}, "内容"),
+        (f"{workspace}/state", {"to": "resolved", "reason": "结束\x00"}, "原因"),
     ]
     for action, data, name in cases:
         page = await desk.http.get(workspace)
         form = {"csrf": csrf_of(page.text), "nonce": nonce_of(page.text), **data}
         answer = await desk.http.post(action, data=form)
         assert answer.status_code == 422, (action, answer.status_code)
-        assert f"{name}: control characters are not allowed" in answer.text, action
+        assert f"{name}：不允许使用控制字符" in answer.text, action  # the console's language: zh-CN
     assert (await api.http.get(f"/api/incidents/{iid}")).text == before
     assert (await ok(await api.http.get(f"/api/incidents/{iid}/scheduled")))["scheduled"] == []
 
     answer = await desk.form("/console/admin/operators", "/console/admin/operators", name="名\x00字")
-    assert answer.status_code == 422 and "name: control characters are not allowed" in answer.text
+    assert answer.status_code == 422 and "名称：不允许使用控制字符" in answer.text
     answer = await desk.form("/console/tokens", "/console/tokens", label="脚本\x01")
-    assert answer.status_code == 422 and "label: control characters are not allowed" in answer.text
+    assert answer.status_code == 422 and "名称：不允许使用控制字符" in answer.text
     preview = await desk.http.post(
         "/console/preview", content='{"body": "x\\ud800"}', headers={"Content-Type": "application/json"}
     )

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from babel.dates import get_timezone_gmt, get_timezone_name
 from fastapi import Request
 from fastapi.templating import Jinja2Templates
 from jinja2 import Environment, FileSystemLoader, select_autoescape
@@ -78,6 +79,17 @@ class Clock:
         if self.lang == "zh-CN":
             return f"{moment.year}年{moment.month}月{moment.day}日 {moment:%H:%M}"
         return f"{moment.day} {moment:%b %Y %H:%M}"
+
+    @property
+    def zone_name(self) -> str:
+        """The zone as a reader names it, with its offset now: ``中国时间 GMT+08:00`` /
+        ``China Time GMT+08:00``; ``UTC`` for UTC."""
+        if self.zone.key in {"UTC", "Etc/UTC", "Etc/GMT", "GMT"}:
+            return "UTC"
+        locale = i18n.babel_locale(self.lang)
+        offset = get_timezone_gmt(self.now.astimezone(self.zone), locale=locale)
+        name = get_timezone_name(self.zone, locale=locale)
+        return f"{name} {offset}"
 
     def ago(self, value: str | None) -> str:
         return i18n.relative(parse_time(value), self.now, self.lang) if value else ""

@@ -32,7 +32,6 @@ from broadcaster.stores.base import Backend, BackendError, SeqConflict
 from broadcaster.web.targets import target_problem
 from broadcaster.webhooks.rules import (
     LOG,
-    SECRET_PREFIX,
     Decision,
     Endpoint,
     Progress,
@@ -46,6 +45,7 @@ from broadcaster.webhooks.rules import (
     decide_register,
     listing,
 )
+from broadcaster.webhooks.signing import Secrets, new_secret
 
 MAX_ATTEMPTS = 20
 DELIVERY_LOG_KEEP = 1000
@@ -121,7 +121,7 @@ class Webhooks:
             raise ValueError(f"url: not a valid URL ({exc})") from exc
         if not allow_private and (why := await target_problem(url)) is not None:
             raise ValueError(f"url: {why}; this server does not send webhooks to private addresses")
-        endpoint_id, secret = secrets.token_hex(6), SECRET_PREFIX + secrets.token_urlsafe(32)
+        endpoint_id, secret = secrets.token_hex(6), new_secret(secrets.token_bytes(32))
         heads = await self.backend.heads(KIND)
         await self.backend.put_doc(secret_key(endpoint_id), {"secret": secret}, expect_version=0)
         await self.backend.put_doc(progress_key(endpoint_id), Progress(heads).to_json(), expect_version=0)
@@ -193,9 +193,37 @@ class Webhooks:
     # --- secrets, progress, attempts -------------------------------------------------
 
     async def secret(self, endpoint_id: str) -> str | None:
+        found = await self.secrets(endpoint_id)
+        return found.current if found else None
+
+    async def secrets(self, endpoint_id: str) -> Secrets | None:
+        """The current secret and, after a rotation, the previous one (None once deleted)."""
         doc = await self.backend.get_doc(secret_key(endpoint_id))
-        found = doc.value.get("secret") if doc else None
-        return str(found) if found else None
+        return Secrets.from_json(doc.value) if doc else None
+
+    async def rotate_secret(
+        self, endpoint_id: str, by: Actor, overlap: float, now: float
+    ) -> tuple[str, float | None]:
+        """A new secret (returned this once); the one before keeps signing for ``overlap``
+        seconds, so receivers can switch without a delivery failing. Returns the new secret and
+        when the previous one stops signing. Raises NotFound (deleted, or never registered)."""
+        endpoint = await self.get(endpoint_id)
+        if endpoint.state is State.DELETED:
+            raise NotFound(f"no webhook endpoint {endpoint_id}")
+        fresh = new_secret(secrets.token_bytes(32))
+        for _ in range(MAX_ATTEMPTS):
+            doc = await self.backend.get_doc(secret_key(endpoint_id))
+            held = Secrets.from_json(doc.value) if doc else None
+            if doc is None or held is None:
+                raise NotFound(f"no webhook endpoint {endpoint_id}")
+            rotated = held.rotated(fresh, now, overlap)
+            if await self.backend.put_doc(
+                secret_key(endpoint_id), rotated.to_json(), expect_version=doc.version
+            ):
+                await audit.record(self.backend, by, "webhook.secret_rotated", target=endpoint_id,
+                                   detail={"url": endpoint.url, "overlap_seconds": overlap})  # fmt: skip
+                return fresh, rotated.previous_until
+        raise BackendError("the webhook secret is changing too fast; try again")
 
     async def progress(self, endpoint_id: str) -> tuple[Progress, int]:
         """The endpoint's progress and its document version (0: none yet)."""

@@ -8,14 +8,17 @@
 | ``DELETE /api/webhooks/{id}`` | deletes it: ``{"webhook": ...}`` |
 | ``POST /api/webhooks/{id}/disable``, ``/enable`` | ``{"webhook": ...}`` (enabling resumes delivery) |
 | ``GET /api/webhooks/{id}/deliveries`` | ``?limit=N``: the last attempts, newest first |
+| ``POST /api/webhooks/{id}/rotate-secret`` | ``{"webhook", "secret", "previous_valid_until"}`` |
 
-The secret is in the answer to the registration only. 401 without a token, 403 for an
+A secret is in the answer to the registration or rotation only. 401 without a token, 403 for an
 operator who is not an administrator, 404 unknown, 409 not possible in its state
 (enabling an enabled endpoint), 422 a bad URL or event type.
 """
 
 from __future__ import annotations
 
+import time
+from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Query, Request
@@ -25,7 +28,7 @@ from starlette.requests import HTTPConnection
 
 from broadcaster.accounts import AdminDep, ConsoleAdminDep, ConsoleUser, checked_form
 from broadcaster.config import Settings
-from broadcaster.core.events import EventType
+from broadcaster.core.events import EventType, format_time
 from broadcaster.core.types import JSON
 from broadcaster.web.deps import SettingsDep, bad_fields
 from broadcaster.web.models import Strict
@@ -112,6 +115,28 @@ async def enable_webhook(webhook_id: WebhookId, actor: AdminDep, webhooks: Webho
     return {"webhook": described(endpoint, (await webhooks.progress(webhook_id))[0])}
 
 
+@api.post(
+    "/{webhook_id}/rotate-secret",
+    summary="A new signing secret, returned this once; the old one also signs for a while (no gap)",
+)
+async def rotate_secret(
+    webhook_id: WebhookId, actor: AdminDep, webhooks: WebhooksDep, settings: SettingsDep
+) -> dict[str, Any]:
+    secret, until = await webhooks.rotate_secret(
+        webhook_id, actor, settings.webhook_secret_overlap, time.time()
+    )
+    endpoint = await webhooks.get(webhook_id)
+    return {
+        "webhook": described(endpoint, (await webhooks.progress(webhook_id))[0]),
+        "secret": secret,
+        "previous_valid_until": _iso(until),
+    }
+
+
+def _iso(unix: float | None) -> str | None:
+    return None if unix is None else format_time(datetime.fromtimestamp(unix, UTC))
+
+
 @api.get("/{webhook_id}/deliveries", summary="The endpoint's last delivery attempts, newest first")
 async def deliveries(
     webhook_id: WebhookId,
@@ -183,6 +208,12 @@ async def webhook_page(
     webhooks: WebhooksDep,
     settings: SettingsDep,
 ) -> Response:
+    return await _endpoint_page(request, webhook_id, user, webhooks, settings)
+
+
+async def _endpoint_page(
+    request: Request, webhook_id: str, user: ConsoleUser, webhooks: Webhooks, settings: Settings, **extra: Any
+) -> HTMLResponse:
     endpoint = await webhooks.get(webhook_id)
     context = {
         "user": user,
@@ -190,8 +221,27 @@ async def webhook_page(
         "progress": (await webhooks.progress(webhook_id))[0],
         "deliveries": await webhooks.deliveries(webhook_id, 100),
         "manual": MANUAL_REASON,
+        "overlap_hours": round(settings.webhook_secret_overlap / 3600, 1),
+        **extra,
     }
     return render(request, "console/webhook.html", context, settings)
+
+
+@router.post("/{webhook_id}/rotate-secret", response_class=HTMLResponse)
+async def rotate_form(
+    request: Request,
+    webhook_id: WebhookId,
+    user: ConsoleAdminDep,
+    webhooks: WebhooksDep,
+    settings: SettingsDep,
+) -> Response:
+    await checked_form(request, user)
+    secret, until = await webhooks.rotate_secret(
+        webhook_id, user.actor, settings.webhook_secret_overlap, time.time()
+    )
+    return await _endpoint_page(
+        request, webhook_id, user, webhooks, settings, secret=secret, previous_until=_iso(until)
+    )
 
 
 @router.post("/{webhook_id}/enable")

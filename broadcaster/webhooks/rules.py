@@ -14,8 +14,6 @@ after every acknowledged event.
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from enum import StrEnum
@@ -34,8 +32,6 @@ from broadcaster.web.targets import address_problem
 LOG = "webhooks:all"
 ALL = "*"
 MAX_URL = 2000
-SECRET_PREFIX = "whsec_"
-SIGNATURE_HEADER = "X-Incidents-Signature"
 
 
 class State(StrEnum):
@@ -229,20 +225,3 @@ def payload(event: JSON, exercise: bool) -> bytes:
     """The body: the event in its wire format, plus ``id`` and ``exercise``."""
     body = {"id": event_id(event["incident"], event["seq"]), **event, "exercise": exercise}
     return dumps(body).encode()
-
-
-def sign(secret: str, body: bytes) -> str:
-    """``sha256=HEX``: HMAC-SHA256 of the raw body, keyed with the secret's UTF-8 bytes."""
-    return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
-
-
-def headers(secret: str, body: bytes, event: JSON, delivery: str, timestamp: int) -> dict[str, str]:
-    """Every header of one attempt except ``User-Agent`` (set once per client)."""
-    return {
-        "Content-Type": "application/json",
-        SIGNATURE_HEADER: sign(secret, body),
-        "X-Incidents-Timestamp": str(timestamp),
-        "X-Incidents-Event-Id": event_id(event["incident"], event["seq"]),
-        "X-Incidents-Event": str(event["type"]),
-        "X-Incidents-Delivery": delivery,
-    }

@@ -26,7 +26,8 @@ from broadcaster.relay import Follower, Heads, Progress, backoff, gives_up
 from broadcaster.stores.base import Backend
 from broadcaster.web.targets import PublicOnly, Refused
 from broadcaster.webhooks.registry import Webhooks, progress_key
-from broadcaster.webhooks.rules import Endpoint, event_id, headers, payload
+from broadcaster.webhooks.rules import Endpoint, event_id, payload
+from broadcaster.webhooks.signing import headers
 
 USER_AGENT = f"incidents-broadcaster/{__version__} (webhooks)"
 
@@ -42,6 +43,10 @@ def lease_key(endpoint_id: str) -> str:
 def describe(exc: BaseException) -> str:
     text = str(exc)
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+class NotDelivered(Exception):
+    """Nothing was sent (the endpoint's secret is gone: deleted meanwhile)."""
 
 
 class Deliverer(Protocol):
@@ -158,10 +163,15 @@ class Worker(Follower[Progress]):
         started = time.perf_counter()
         try:
             async with asyncio.timeout(timeout):
-                sent = headers(self.secret, body, event, delivery, int(time.time()))
+                held = await self.d.webhooks.secrets(self.id)
+                if held is None:
+                    raise NotDelivered("the endpoint was deleted")
+                now = time.time()
+                msg_id = event_id(event["incident"], event["seq"])
+                sent = headers(held.in_force(now), body, msg_id, str(event["type"]), int(now))
                 async with client.stream("POST", endpoint.url, content=body, headers=sent) as answer:
                     status = answer.status_code  # the body is not read: a 2xx is all that counts
-        except Refused as exc:
+        except (Refused, NotDelivered) as exc:
             error = str(exc)
         except TimeoutError:
             error = f"no answer within {timeout:g} s"

@@ -127,13 +127,13 @@ async def test_refusals_are_clear(
     await page.set_input_files("#photos", str(not_image))
     await page.get_by_role("button", name="发布", exact=True).click()
     await expect(page.locator("p.error")).to_contain_text("通知.jpg")
-    await expect(page.locator("p.error")).to_contain_text("JPEG, PNG or WebP")
+    await expect(page.locator("p.error")).to_contain_text("不是 JPEG、PNG 或 WebP 图片")
     await expect(page.locator("#body")).to_have_value("附件检查")  # the text is kept
 
     seven = [str(jpeg(tmp_path / f"p{n}.jpg", (64, 48))) for n in range(7)]
     await page.set_input_files("#photos", seven)
     await page.get_by_role("button", name="发布", exact=True).click()
-    await expect(page.locator("p.error")).to_contain_text("at most 6")
+    await expect(page.locator("p.error")).to_contain_text("照片：每条更新最多 6 张")
 
     big = tmp_path / "big.jpg"
     big.write_bytes(b"\xff\xd8\xff\xe0" + b"\0" * (10 * 1024 * 1024 + 10))

@@ -48,6 +48,17 @@ async def test_admin_registers_an_endpoint_and_reads_its_delivery_log(
         await expect(page.locator("main")).to_contain_text(f"{incident}:2")
         log_page = page.url.split("?")[0]
         assert "/console/admin/webhooks/" in log_page
+        # Rotate the secret: the new one is shown once, and both sign until the overlap ends.
+        await page.locator("details.rotate > summary").click()
+        await page.get_by_role("button", name="Make a new secret").click()
+        new = (await page.locator("#new-secret").inner_text()).strip()
+        assert new.startswith("whsec_") and new != secret
+        await expect(page.locator(".secret-once")).to_contain_text("two signatures")
+        await api.post(incident, "抢修进行中")
+        await receiver.until(incident, 3)
+        assert receiver.requests[-1].signed_by(secret) and receiver.requests[-1].signed_by(new)
+        await page.goto(log_page)
+        assert await page.locator("#new-secret").count() == 0  # shown once
         for lang in ("en", "zh-CN"):
             await page.goto(f"{log_page}?lang={lang}")
             await expect(page.locator("main")).to_contain_text(f"{incident}:2")

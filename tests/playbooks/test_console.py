@@ -107,12 +107,12 @@ async def test_administrators_create_edit_delete_templates_audited(
 @pytest.mark.parametrize(
     ("changes", "problem"),
     [
-        ({"id": "Not An Id"}, "id:"),
-        ({"id": "water-main"}, "exists already"),
-        ({"en.title": ""}, "texts.en.title: required"),
-        ({"zh-CN.title": "{地点}封路"}, "the only placeholder is {area}"),
-        ({"next_update_minutes": "0"}, "next_update_minutes"),
-        ({"severity": "apocalyptic"}, "severity"),
+        ({"id": "Not An Id"}, "编号：1 至 40 个小写字母"),
+        ({"id": "water-main"}, "编号：已有编号为"),
+        ({"en.title": ""}, "英文文本 · 标题：此项必填"),
+        ({"zh-CN.title": "{地点}封路"}, "唯一可用的占位符是 {area}"),
+        ({"next_update_minutes": "0"}, "1 至 1440 之间的整数分钟"),
+        ({"severity": "apocalyptic"}, "严重程度：不在可选范围内"),
     ],
 )
 async def test_a_bad_template_form_is_shown_again_with_the_input(
@@ -136,8 +136,10 @@ async def test_templates_pages_are_for_administrators_with_csrf(people: tuple[Br
         "/console/admin/templates/water-main",
     ):
         assert (await operator.http.get(path)).status_code == 403
-    refused = await operator.form("/console", "/console/admin/templates/water-main/delete")
-    assert refused.status_code == 403
+    base = "/console/admin/templates"
+    for action in (base, f"{base}/water-main", f"{base}/water-main/delete", f"{base}/water-main/restore"):
+        refused = await operator.form("/console", action)
+        assert refused.status_code == 403, action
     forged = await admin.http.post("/console/admin/templates/water-main/delete", data={"csrf": "forged"})
     assert forged.status_code == 403
     assert (await admin.http.get("/console/admin/templates/water-main")).status_code == 200  # still there
@@ -251,7 +253,7 @@ async def test_template_problems_on_the_new_incident_form(
     unpromised = await operator.http.post(
         "/console/incidents", data={**sent, "first_notice": "", "promise": "30"}
     )
-    assert unpromised.status_code == 422 and "first notice" in unpromised.text
+    assert unpromised.status_code == 422 and "请填写首条通报" in unpromised.text
     blank = await operator.http.post("/console/incidents", data={**sent, "template": "", "title": ""})
     assert blank.status_code == 422 and "title" in blank.text
     assert "停电范围" in blank.text  # the key facts typed are kept

@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
-import hmac
 import json
 import time
 from dataclasses import dataclass, field
 from typing import Any, Literal
+
+from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
 from tests.support.server import scaled
 
@@ -35,8 +35,13 @@ class Received:
         return value
 
     def signed_by(self, secret: str) -> bool:
-        expected = "sha256=" + hmac.new(secret.encode(), self.body, hashlib.sha256).hexdigest()
-        return hmac.compare_digest(expected, self.headers.get("x-incidents-signature", ""))
+        """Verified as a receiver would, with the official Standard Webhooks package: the
+        signature for this secret, and a timestamp within its tolerance (5 minutes)."""
+        try:
+            Webhook(secret).verify(self.body, self.headers)
+        except WebhookVerificationError:
+            return False
+        return True
 
 
 @dataclass

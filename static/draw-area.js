@@ -1,5 +1,6 @@
-/* The console's area drawing: a circle (tap the centre, then the edge) or a polygon (tap the
-   corners) on a Leaflet map, written into the text field #area_shape in the CAP text form the
+/* The console's area drawing: a circle (tap the centre, then tap the edge or drag outwards from
+   the centre; the radius also in its own field) or a polygon (tap the corners; undo, finish) on a
+   Leaflet map, written into the text field #area_shape in the CAP text form the
    server reads ("lat,lon radius_km" or "lat,lon lat,lon ..."). Without JavaScript the text field is
    the whole interface; with it, the field stays and always shows what is drawn, and a value typed
    into it is drawn. Tiles from INCIDENTS_MAP_TILES when set; otherwise a plain grid with a scale,
@@ -70,9 +71,19 @@
     var hint = document.getElementById("area-draw-hint");
     var modes = box.querySelectorAll("[data-mode]");
     var undo = box.querySelector("[data-act=undo]");
+    var finish = box.querySelector("[data-act=finish]");
+    var radiusBox = box.querySelector(".area-draw-radius");
+    var radiusInput = document.getElementById("area-radius");
     box.hidden = false;
+    // The server's drawing of the saved area (the no-JS view) would show it twice: this map has it.
+    var figure = box.closest("form") && box.closest("form").querySelector(".area-figure");
+    if (figure) figure.hidden = true;
 
-    var map = L.map(box.querySelector(".area-draw-map"), { zoomControl: false, scrollWheelZoom: false });
+    var map = L.map(box.querySelector(".area-draw-map"), {
+      zoomControl: false,
+      scrollWheelZoom: false,
+      doubleClickZoom: false // two taps are a centre and an edge, or two corners: not a zoom
+    });
     box.leafletMap = map; // for the tests, which turn pixels into coordinates with it
     L.control.zoom({ zoomInTitle: t.zoom_in, zoomOutTitle: t.zoom_out }).addTo(map);
     // Leaflet's scale says "km" and "m" in English; the operator's words instead.
@@ -94,19 +105,24 @@
     var mode = null; // "circle" | "polygon"
     var center = null; // circle
     var radiusM = null;
+    var pulling = false; // a drag from the centre of a circle without a radius yet sets the radius
     var corners = []; // polygon: L.LatLng
+    var closed = false; // polygon finished: taps no longer add corners
     var layers = L.layerGroup().addTo(map);
 
-    function handle(latlng, label, className, onMove) {
+    function handle(latlng, label, className, onMove, onEnd) {
       var marker = L.marker(latlng, {
         draggable: true,
         title: label,
         alt: label,
-        keyboard: false, // the text field is the keyboard's way
-        icon: L.divIcon({ className: "area-handle " + className, iconSize: [22, 22] })
+        keyboard: false, // the text field (and the radius field) are the keyboard's way
+        icon: L.divIcon({ className: "area-handle " + className, iconSize: [40, 40] })
       });
       marker.on("drag", function () { onMove(marker.getLatLng()); redraw(false); });
-      marker.on("dragend", function () { write(); });
+      marker.on("dragend", function () {
+        if (onEnd) onEnd();
+        write();
+      });
       return marker;
     }
 
@@ -120,7 +136,12 @@
       if (mode === "circle" && center) {
         if (radiusM) L.circle(center, L.extend({ radius: radiusKm() * 1000, interactive: false }, STYLE)).addTo(layers);
         if (withHandles !== false) {
-          handle(center, t.center, "area-center", function (p) { center = p; moveEdge(); }).addTo(layers);
+          handle(center, t.center, "area-center", function (p) {
+            if (!radiusM || pulling) { pulling = true; radiusM = center.distanceTo(p); } // pulled out: the edge
+            else { center = p; moveEdge(); }
+          }, function () {
+            if (pulling) { pulling = false; redraw(); } // the centre back in its place, the edge's handle out
+          }).addTo(layers);
           if (radiusM) edgeHandle().addTo(layers);
         }
       } else if (mode === "polygon" && corners.length) {
@@ -129,10 +150,14 @@
         shape.addTo(layers);
         if (withHandles !== false) {
           corners.forEach(function (p, i) {
-            handle(p, t.corner + " " + (i + 1), "area-corner", function (q) { corners[i] = q; }).addTo(layers);
+            var corner = handle(p, t.corner + " " + (i + 1), "area-corner" + (i === 0 ? " area-first" : ""),
+              function (q) { corners[i] = q; });
+            if (i === 0) corner.on("click", function () { if (!closed && corners.length >= 3) close(); });
+            corner.addTo(layers);
           });
         }
       }
+      tools();
     }
 
     var edge = null;
@@ -154,9 +179,11 @@
       if (mode === "polygon" && corners.length >= 3) return corners.map(pair).join(" ");
       return "";
     }
+    var drawn = null; // the field's value the map shows: leaving the field then changes nothing
     function write() {
-      field.value = text();
+      field.value = drawn = text();
       say();
+      tools();
     }
     function say(message) {
       if (message) { hint.textContent = message; return; }
@@ -164,23 +191,36 @@
         hint.textContent = !center ? t.circle_start : !radiusM ? t.circle_edge
           : t.circle_done + " " + t.radius + " " + radiusKm() + " " + t.km;
       } else if (mode === "polygon") {
-        hint.textContent = corners.length === 0 ? t.polygon_start : corners.length < 3 ? t.polygon_more : t.polygon_done;
+        hint.textContent = corners.length === 0 ? t.polygon_start : corners.length < 3 ? t.polygon_more
+          : closed ? t.polygon_closed : t.polygon_done;
       } else {
         hint.textContent = "";
       }
+    }
+    // The buttons and the radius field that fit the drawing as it is now.
+    function tools() {
+      undo.hidden = mode !== "polygon" || !corners.length;
+      finish.hidden = mode !== "polygon" || closed || corners.length < 3;
+      radiusBox.hidden = mode !== "circle" || !center;
+      if (document.activeElement !== radiusInput) radiusInput.value = radiusM ? String(radiusKm()) : "";
     }
     function setMode(next) {
       mode = next;
       for (var i = 0; i < modes.length; i++) {
         modes[i].setAttribute("aria-pressed", modes[i].getAttribute("data-mode") === next ? "true" : "false");
       }
-      undo.hidden = next !== "polygon";
       box.classList.toggle("drawing", !!next);
+      tools();
     }
     function reset(next) {
-      center = null; radiusM = null; corners = []; edge = null;
+      center = null; radiusM = null; pulling = false; corners = []; closed = false; edge = null;
       setMode(next);
       redraw();
+    }
+    function close() {
+      closed = true;
+      box.classList.remove("drawing");
+      write();
     }
 
     for (var i = 0; i < modes.length; i++) {
@@ -193,20 +233,31 @@
     }
     undo.addEventListener("click", function () {
       corners.pop();
+      closed = false;
+      box.classList.add("drawing");
       redraw();
       write();
     });
+    finish.addEventListener("click", close);
     box.querySelector("[data-act=clear]").addEventListener("click", function () {
       reset(mode);
       field.value = "";
       say(t.cleared);
     });
+    radiusInput.addEventListener("input", function () {
+      var km = parseFloat(radiusInput.value);
+      if (!center || !(km > 0) || km > MAX_RADIUS_KM) return;
+      radiusM = km * 1000;
+      redraw();
+      write();
+    });
+    radiusInput.addEventListener("change", function () { tools(); }); // shows the value as written
 
     map.on("click", function (e) {
       if (mode === "circle") {
         if (!center) center = e.latlng;
         else radiusM = center.distanceTo(e.latlng);
-      } else if (mode === "polygon") {
+      } else if (mode === "polygon" && !closed) {
         corners.push(e.latlng);
       } else {
         return;
@@ -215,35 +266,53 @@
       write();
     });
 
-    function fromField(announce) {
+    // Not animated: a zoom animation under way makes Leaflet drop the next view (typing fits each
+    // shape the text makes, one after another).
+    function fit() {
+      if (mode === "circle" && center && radiusM) map.fitBounds(center.toBounds(radiusM * 2.6), { animate: false });
+      else if (mode === "polygon" && corners.length) {
+        map.fitBounds(L.latLngBounds(corners), { padding: [24, 24], animate: false });
+      }
+    }
+    function fromField() {
       var shape = parse(field.value);
       if (!shape) return false;
+      drawn = field.value;
       if (shape.type === "circle") {
         reset("circle");
         center = L.latLng(shape.center[0], shape.center[1]);
         radiusM = shape.radius_km * 1000;
-        redraw();
-        map.fitBounds(center.toBounds(radiusM * 2.6));
       } else {
         reset("polygon");
         corners = shape.points.map(function (p) { return L.latLng(p[0], p[1]); });
-        redraw();
-        map.fitBounds(L.latLngBounds(corners), { padding: [24, 24] });
+        closed = true;
+        box.classList.remove("drawing");
       }
-      say(announce ? t.typed : null);
+      redraw();
+      fit();
       return true;
     }
+    // Typing: a value that makes a shape is drawn at once; leaving the field says what came of it.
+    // (A drag that starts while the field has the focus makes it "change": the handles being
+    // dragged must not be drawn anew then.)
+    field.addEventListener("input", function () {
+      if (field.value === drawn) say(); // typed back to what the map shows
+      else if (fromField()) say(t.typed);
+    });
     field.addEventListener("change", function () {
-      if (!field.value.trim()) { reset(mode); say(t.cleared); } else fromField(true);
+      if (field.value === drawn) return;
+      if (!field.value.trim()) { reset(mode); drawn = ""; say(t.cleared); }
+      else if (fromField()) say(t.typed);
+      else say(t.unreadable);
     });
 
     function view() {
       map.invalidateSize();
-      if (mode === "circle" && center && radiusM) map.fitBounds(center.toBounds(radiusM * 2.6));
-      else if (mode === "polygon" && corners.length) map.fitBounds(L.latLngBounds(corners), { padding: [24, 24] });
+      if (mode === "circle" && center && radiusM || mode === "polygon" && corners.length) fit();
       else map.setView(config.center, 13);
     }
-    if (!fromField(false)) {
+    if (fromField()) say();
+    else {
       setMode("circle");
       say();
     }

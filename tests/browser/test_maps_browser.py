@@ -286,7 +286,7 @@ async def test_tiles_from_the_configured_server_with_the_area_on_top(
     assert tiles.paths and all(p.count("/") == 3 and p.endswith(".png") for p in tiles.paths), tiles.paths
     zooms = {int(p.split("/")[1]) for p in tiles.paths}
     assert min(zooms) >= 12, zooms  # fitted to a 3 km circle, not the whole world
-    # The list and the console never load tiles: the list still gets only the SVG.
+    # The list never loads tiles: it still gets only the SVG.
     async with httpx.AsyncClient(base_url=server.url) as http:
         home = await http.get("/")
     assert "leaflet" not in home.text and 'id="areas-map"' in home.text

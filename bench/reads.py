@@ -369,7 +369,9 @@ def behind_nginx(
         for item in paths:
             if item["name"] not in NGINX_PATHS:
                 continue
-            seen = [fetch(proxy.port, item["path"])[1].get("x-cache", "") for _ in range(2)]
+            answers = [fetch(proxy.port, item["path"])[1] for _ in range(2)]
+            # The minimal config names it X-Cache; deploy/nginx.conf X-Cache-Status.
+            seen = [h.get("x-cache") or h.get("x-cache-status", "") for h in answers]
             row = {"name": item["name"], "path": item["path"], "cache": seen[-1] or "-"}
             row["nginx"] = load(proxy.port, item["path"], o.wrk_duration, {}, srv.cpu)
             log(f"  nginx {item['name']}: {short(row['nginx'])} (cache {row['cache']})")

@@ -100,6 +100,22 @@ def headers(secrets: list[str], body: bytes, msg_id: str, event_type: str, times
         "Content-Type": "application/json",
         "webhook-id": msg_id,
         "webhook-timestamp": str(timestamp),
-        "webhook-signature": " ".join(signature(s, msg_id, timestamp, body) for s in secrets),
+        "webhook-signature": " ".join(signature(s, msg_id, timestamp, body) for s in _standard(secrets)),
         EVENT_HEADER: event_type,
     }
+
+
+def _standard(secrets: list[str]) -> list[str]:
+    """The secrets that can sign. A previous secret of the form used before Standard Webhooks
+    (rotated away from) is passed over, so the rotation itself is what makes deliveries work again;
+    a current one of that form still raises ValueError (the endpoint must be rotated: docs/webhooks.md)."""
+    usable = [secret for n, secret in enumerate(secrets) if n == 0 or _is_standard(secret)]
+    return usable
+
+
+def _is_standard(secret: str) -> bool:
+    try:
+        key_of(secret)
+    except ValueError:
+        return False
+    return True

@@ -70,6 +70,16 @@ def test_a_rotation_signs_with_both_secrets_for_the_overlap_then_only_the_new() 
     assert Secrets.from_json({"secret": None}) is None
 
 
+def test_rotating_away_from_a_secret_of_the_old_form_signs_at_once() -> None:
+    old_form, new = "whsec_" + "x-y_" * 10, new_secret(os.urandom(32))  # token_urlsafe, as before
+    now = time.time()
+    with pytest.raises(ValueError):
+        headers([old_form], BODY, "abc:7", "update.posted", int(now))  # until it is rotated
+    rotated = Secrets(old_form).rotated(new, now, overlap=60)
+    sent = headers(rotated.in_force(now), BODY, "abc:7", "update.posted", int(now))
+    assert len(sent["webhook-signature"].split(" ")) == 1 and verify(new, BODY, sent)
+
+
 @pytest.mark.parametrize("secret", ["", "sha256=abc", "whsec_not base64!", "whsec_" + "QUJD"])
 def test_secrets_not_in_the_standard_form_are_refused(secret: str) -> None:
     with pytest.raises(ValueError, match=r"whsec_|16 bytes"):

@@ -8,6 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from broadcaster.stores import open_backend
+from broadcaster.stores.base import Backend
 from tests.support.client import Api
 from tests.support.redis_server import RedisServer
 from tests.support.server import ServerProcess, add_operator, ensure_installed
@@ -56,3 +58,19 @@ async def api(sqlite_server: ServerProcess, sqlite_token: str) -> AsyncIterator[
     client = Api(sqlite_server.url, sqlite_token)
     yield client
     await client.aclose()
+
+
+@pytest.fixture(params=["sqlite", "redis"])
+async def backends(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[tuple[Backend, Backend]]:
+    """Two connections to one store (SQLite, then Redis), as two server processes would have."""
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path / 'store.db'}"
+    else:
+        server: RedisServer = request.getfixturevalue("redis_server")
+        url = server.url
+    one, two = open_backend(url), open_backend(url)
+    await one.start()
+    await two.start()
+    yield one, two
+    await one.close()
+    await two.close()

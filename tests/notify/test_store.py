@@ -6,39 +6,17 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator
-from pathlib import Path
-
-import pytest
 
 from broadcaster.config import Settings
 from broadcaster.core import timeline as tl
 from broadcaster.notify import ChannelName, Level, Subscriptions, application_server_key, load_vapid
 from broadcaster.notify.rules import check_request
 from broadcaster.notify.subscriptions import LOG, personal_key
-from broadcaster.stores import open_backend
 from broadcaster.stores.base import Backend
 from tests.notify.test_rules import AUTH, KEY
-from tests.support.redis_server import RedisServer
 
 SETTINGS = Settings(public_url="https://alerts.example.org", push_allow_private=True)
 AREA = {"type": "circle", "center": [34.75, 113.62], "radius_km": 2.0}
-
-
-@pytest.fixture(params=["sqlite", "redis"])
-async def backends(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[tuple[Backend, Backend]]:
-    """Two connections to one store, as two server processes would have."""
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path / 'store.db'}"
-    else:
-        server: RedisServer = request.getfixturevalue("redis_server")
-        url = server.url
-    one, two = open_backend(url), open_backend(url)
-    await one.start()
-    await two.start()
-    yield one, two
-    await one.close()
-    await two.close()
 
 
 def incident(iid: str, shape: dict[str, object] | None = None, exercise: bool = False) -> tl.Incident:

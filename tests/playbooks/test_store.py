@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator
-from pathlib import Path
 
 import pytest
 
@@ -14,27 +12,9 @@ from broadcaster.accounts import Actor, Operator, audit
 from broadcaster.playbooks import Library, TemplateProblem, UnknownTemplate, shipped
 from broadcaster.playbooks.library import DOC
 from broadcaster.playbooks.model import parse
-from broadcaster.stores import open_backend
 from broadcaster.stores.base import Backend
-from tests.support.redis_server import RedisServer
 
 ADMIN = Actor(Operator("op-admin", "ZZIC", True), "192.0.2.7")
-
-
-@pytest.fixture(params=["sqlite", "redis"])
-async def backends(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[tuple[Backend, Backend]]:
-    """Two connections to one store, as two server processes would have."""
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path / 'store.db'}"
-    else:
-        server: RedisServer = request.getfixturevalue("redis_server")
-        url = server.url
-    one, two = open_backend(url), open_backend(url)
-    await one.start()
-    await two.start()
-    yield one, two
-    await one.close()
-    await two.close()
 
 
 def libraries(backends: tuple[Backend, Backend]) -> tuple[Library, Library, str]:

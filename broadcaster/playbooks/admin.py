@@ -5,6 +5,7 @@ CSRF token; a problem shows the form again with the administrator's input (422).
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -155,12 +156,8 @@ async def delete_template(
     request: Request, template_id: TemplateId, user: ConsoleAdminDep, settings: SettingsDep,
     library: LibraryDep,
 ) -> Response:  # fmt: skip
-    await checked_form(request, user)
-    try:
-        await library.delete(template_id, user.actor)
-    except UnknownTemplate as exc:
-        return await _list(request, user, settings, library, error=str(exc), status=404)
-    return RedirectResponse("/console/admin/templates?done=deleted", status_code=303)
+    return await _change(request, user, settings, library, lambda: library.delete(template_id, user.actor),
+                         "/console/admin/templates?done=deleted")  # fmt: skip
 
 
 @router.post("/{template_id}/restore")
@@ -168,9 +165,22 @@ async def restore_template(
     request: Request, template_id: TemplateId, user: ConsoleAdminDep, settings: SettingsDep,
     library: LibraryDep,
 ) -> Response:  # fmt: skip
+    return await _change(request, user, settings, library, lambda: library.restore(template_id, user.actor),
+                         f"/console/admin/templates?done=restored#t-{template_id}")  # fmt: skip
+
+
+async def _change(
+    request: Request,
+    user: ConsoleUser,
+    settings: Settings,
+    library: Library,
+    change: Callable[[], Awaitable[object]],
+    done: str,
+) -> Response:
+    """Delete or restore once the CSRF token is checked; an unknown template: the list, 404."""
     await checked_form(request, user)
     try:
-        await library.restore(template_id, user.actor)
+        await change()
     except UnknownTemplate as exc:
         return await _list(request, user, settings, library, error=str(exc), status=404)
-    return RedirectResponse(f"/console/admin/templates?done=restored#t-{template_id}", status_code=303)
+    return RedirectResponse(done, status_code=303)
